@@ -1,0 +1,1 @@
+//! The call-event bus: an actix system with one actor per plugin.

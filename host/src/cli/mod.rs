@@ -1,0 +1,15 @@
+//! One module per `switchboard` subcommand. Each has an `Args` (clap) and a `run`.
+
+pub mod config;
+pub mod conformance;
+pub mod join;
+pub mod new_plugin;
+pub mod plugins;
+pub mod run;
+pub mod serve;
+pub mod snapshot;
+
+/// The error every not-yet-built subcommand returns, so nothing pretends to work.
+pub(crate) fn not_built(what: &str, issue: u32) -> anyhow::Error {
+    anyhow::anyhow!("`switchboard {what}` is not built yet (tracked in issue #{issue})")
+}

@@ -1,0 +1,1 @@
+//! The app-facing listener API, mirroring the seed's addCallsEventListeners.

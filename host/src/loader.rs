@@ -1,0 +1,1 @@
+//! Finds and dlopens plugin libraries and checks their ABI.

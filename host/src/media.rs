@@ -1,0 +1,1 @@
+//! The media engine: capture, codecs, mixing and playback.

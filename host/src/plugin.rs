@@ -1,0 +1,1 @@
+//! A safe wrapper around one loaded plugin's C entry points.

@@ -1,0 +1,1 @@
+//! The seam around the WebRTC library.
