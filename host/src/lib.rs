@@ -20,4 +20,5 @@ pub mod media;
 pub mod plugin;
 pub mod render;
 pub mod rtc;
+pub mod session;
 pub mod signaling;
