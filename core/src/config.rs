@@ -323,7 +323,7 @@ impl fmt::Display for Location {
 }
 
 impl Location {
-    fn of(origin: &str, text: &str, span: Option<Range<usize>>) -> Self {
+    pub(crate) fn of(origin: &str, text: &str, span: Option<Range<usize>>) -> Self {
         let offset = span.map_or(0, |s| s.start).min(text.len());
         let before = &text[..floor_char_boundary(text, offset)];
         let line = before.matches('\n').count() + 1;

@@ -16,6 +16,7 @@ pub mod command;
 pub mod config;
 pub mod event;
 pub mod model;
+pub mod script;
 pub mod sdk;
 pub mod settings;
 pub mod view;
