@@ -6,8 +6,10 @@
 //! - It subscribes to `user_joined` and `button_pressed` only. A `button_pressed` whose id
 //!   names a command returns that command: `record` -> `start_recording`, `stop` ->
 //!   `stop_recording`, `pip` -> `enter_pip_mode`, `mute` -> `mute_audio {muted: true}`.
+//! - It wants media: each media tap frame is logged as `{"media": {participant, track, len}}`.
 //! - With a `path` setting, it appends one JSON line per message it gets:
-//!   `{"event": {...}}` or `{"command": {...}}`, so a test can see exactly what reached it.
+//!   `{"event": {...}}`, `{"command": {...}}` or `{"media": {...}}`, so a test can see
+//!   exactly what reached it.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -15,7 +17,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 use switchboard_core::model::{CallsException, ErrorCode};
-use switchboard_core::sdk::{Context, Plugin, PluginError, Settings};
+use switchboard_core::sdk::{Context, MediaFrame, Plugin, PluginError, Settings};
 use switchboard_core::{Capability, Command, Event, EventKind, PluginKind, RtcUser};
 
 #[derive(Debug, Deserialize)]
@@ -50,6 +52,7 @@ impl Plugin for CapabilityFixture {
     const DESCRIPTION: &'static str = "Provides `recording` without recording, for routing tests.";
     const CAPABILITIES: &'static [Capability] = &[Capability::Recording];
     const SUBSCRIPTIONS: &'static [EventKind] = &[EventKind::UserJoined, EventKind::ButtonPressed];
+    const WANTS_MEDIA: bool = true;
 
     fn configure(&mut self, settings: &Settings) -> Result<(), PluginError> {
         let settings: CapabilitySettings = settings.parse()?;
@@ -75,6 +78,12 @@ impl Plugin for CapabilityFixture {
                 _ => {}
             }
         }
+    }
+
+    fn on_media(&mut self, frame: &MediaFrame<'_>) {
+        self.log(serde_json::json!({
+            "media": { "participant": frame.participant, "track": frame.track, "len": frame.data.len() }
+        }));
     }
 
     fn on_command(
