@@ -18,14 +18,16 @@ fn an_empty_file_is_all_defaults() {
 
 #[test]
 fn toml_round_trip() {
-    let mut config = Config::default();
-    config.call = CallSettings::builder()
-        .audio_only_call(true)
-        .mode(Mode::Default)
-        .avatar_mode(AvatarMode::Fullscreen)
-        .default_audio_mode(Some(AudioModeKind::Bluetooth))
-        .idle_timeout_period(45)
-        .build();
+    let mut config = Config {
+        call: CallSettings::builder()
+            .audio_only_call(true)
+            .mode(Mode::Default)
+            .avatar_mode(AvatarMode::Fullscreen)
+            .default_audio_mode(Some(AudioModeKind::Bluetooth))
+            .idle_timeout_period(45)
+            .build(),
+        ..Config::default()
+    };
     config.call.main_video_container.name_label.background_color = "#102030".into();
     config.media.audio_input = AudioInput::Tone(440.0);
     config.media.audio_output = AudioOutput::Null;
