@@ -17,7 +17,7 @@ use switchboard_core::wire::{HostMessage, PluginReply, WIRE_VERSION};
 use switchboard_core::{Command, Event, RtcUser};
 
 use super::mailbox::Mailbox;
-use super::{Bus, MediaTapFrame, STATE_FAILED, STATE_STOPPED, Shared};
+use super::{Bus, DeliveryProbe, MediaTapFrame, STATE_FAILED, STATE_STOPPED, Shared};
 use crate::plugin::{PluginError, PluginInstance};
 
 /// The most events handed to a plugin in one `handle` call; bounds the size of one
@@ -71,6 +71,7 @@ pub(crate) struct PluginActor {
     events: Arc<Mailbox<EventBytes>>,
     state: Arc<AtomicU8>,
     shared: Weak<Shared>,
+    probe: Option<(usize, DeliveryProbe)>,
     /// Reused between drains, to keep allocation off the hot path.
     batch: Vec<EventBytes>,
     message: Vec<u8>,
@@ -110,6 +111,7 @@ impl PluginActor {
         events: Arc<Mailbox<EventBytes>>,
         state: Arc<AtomicU8>,
         shared: Weak<Shared>,
+        probe: Option<(usize, DeliveryProbe)>,
     ) -> Self {
         Self {
             id: instance.id().to_owned(),
@@ -117,6 +119,7 @@ impl PluginActor {
             events,
             state,
             shared,
+            probe,
             batch: Vec::new(),
             message: Vec::new(),
         }
@@ -131,6 +134,7 @@ impl PluginActor {
             events: Arc::new(Mailbox::new()),
             state: Arc::new(AtomicU8::new(STATE_FAILED)),
             shared,
+            probe: None,
             batch: Vec::new(),
             message: Vec::new(),
         }
@@ -158,7 +162,12 @@ impl PluginActor {
             let result = self.instance.as_mut().map(|i| i.handle_bytes(&message));
             self.message = message;
             match result {
-                Some(Ok(reply)) => self.forward_commands(reply.commands),
+                Some(Ok(reply)) => {
+                    if let Some((index, probe)) = &self.probe {
+                        probe(*index, chunk.len());
+                    }
+                    self.forward_commands(reply.commands);
+                }
                 Some(Err(e)) => self.fail(&e),
                 None => {}
             }

@@ -93,19 +93,37 @@ pub struct MediaTapFrame {
     pub data: Vec<u8>,
 }
 
+/// Called on a plugin's thread each time a batch of events has been handled by that
+/// plugin: `(plugin index in load order, number of events)`. Events reach a plugin in
+/// publication order, so counting them maps batches back to events. For metrics and
+/// benchmarks; it must be cheap, as it runs on the delivery path.
+pub type DeliveryProbe = Arc<dyn Fn(usize, usize) + Send + Sync>;
+
 /// How the bus runs.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct BusOptions {
     /// The id of the layout plugin (`[ui] layout`); `None` when nothing renders.
     pub layout: Option<String>,
     /// How long a command, render or input call may take before the caller gets an error.
     /// The plugin is not interrupted (an in-process plugin cannot be): it is left to finish.
     pub call_timeout: Duration,
+    /// See [`DeliveryProbe`]; `None` by default.
+    pub on_delivered: Option<DeliveryProbe>,
+}
+
+impl std::fmt::Debug for BusOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BusOptions")
+            .field("layout", &self.layout)
+            .field("call_timeout", &self.call_timeout)
+            .field("on_delivered", &self.on_delivered.as_ref().map(|_| "probe"))
+            .finish()
+    }
 }
 
 impl Default for BusOptions {
     fn default() -> Self {
-        Self { layout: None, call_timeout: Duration::from_secs(5) }
+        Self { layout: None, call_timeout: Duration::from_secs(5), on_delivered: None }
     }
 }
 
@@ -286,16 +304,19 @@ impl Bus {
         let shared = Arc::new_cyclic(|weak| {
             let plugins = instances
                 .into_iter()
-                .map(|instance| {
+                .enumerate()
+                .map(|(index, instance)| {
                     let descriptor = instance.library().descriptor().clone();
                     let events = Arc::new(Mailbox::new());
                     let state = Arc::new(AtomicU8::new(STATE_RUNNING));
                     let id = descriptor.id.clone();
+                    let probe = options.on_delivered.clone().map(|probe| (index, probe));
                     let actor = Mutex::new(Some(PluginActor::new(
                         instance,
                         events.clone(),
                         state.clone(),
                         weak.clone(),
+                        probe,
                     )));
                     let weak = weak.clone();
                     // The factory runs once, on the actor's thread. SyncArbiter would call it

@@ -314,7 +314,11 @@ async fn start_refuses_duplicates_bad_settings_and_a_non_layout_layout() {
 
     let err = Bus::start(
         vec![spec("fixture-noop", json!({}))],
-        BusOptions { layout: Some("fixture-noop".into()), call_timeout: Duration::from_secs(1) },
+        BusOptions {
+            layout: Some("fixture-noop".into()),
+            call_timeout: Duration::from_secs(1),
+            on_delivered: None,
+        },
     )
     .expect_err("not a layout");
     assert!(matches!(err, BusError::NotALayout { .. }), "{err}");
