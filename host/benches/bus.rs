@@ -31,7 +31,10 @@ use switchboard_core::{Event, RtcUser};
 use switchboard_host::bus::{Bus, BusOptions};
 use switchboard_host::loader::{self, PluginSearch, PluginSpec};
 
-const PLUGINS: [(&str, fn() -> serde_json::Value); 4] = [
+/// A plugin to load and its settings.
+type PluginSetup = (&'static str, fn() -> serde_json::Value);
+
+const PLUGINS: [PluginSetup; 4] = [
     ("fixture-noop", || json!({})),
     ("fixture-panic", || json!({ "on": "session_timeout" })),
     ("fixture-slow", || json!({ "delay_ms": 0 })),
