@@ -1,0 +1,4 @@
+//! The one integration test binary of switchboard-core: the contract, from outside.
+
+mod config_file;
+mod settings;

@@ -1,1 +1,0 @@
-//! The call-event bus: an actix system with one actor per plugin.
