@@ -1,0 +1,641 @@
+//! A running session: the signaling room, one WebRTC link per other participant (a mesh),
+//! the audio engine, and the call-event bus, driven by one task.
+//!
+//! [`Session::start`] is the seed's `startSession(callToken, CallSettings)`: it opens the
+//! configured audio devices first (so a missing device fails the start with nothing
+//! half-joined), joins the room, offers a link to everyone already there, and from then on
+//! turns everything that happens into events on the bus through [`CallSemantics`]. Host
+//! commands (`mute_audio`, `end_session`, ...) reach the session from the bus through
+//! [`HostCommand`]; [`Session::command`] is the app's way in and goes through the bus too,
+//! so capability commands reach their plugins whoever sends them.
+//!
+//! One task owns all the state, so there is no lock around the call: links, signaling,
+//! timers and commands are arms of one `select!`. Media work per remote track (decoding)
+//! runs in its own task and meets the owner only through the mixer and counters.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use actix::{Actor, Context as ActixContext, Handler, ResponseFuture};
+use bytes::Bytes;
+use switchboard_core::config::Config;
+use switchboard_core::model::{CallsException, ErrorCode};
+use switchboard_core::{Command, Event, RtcUser};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::output::{Counter, LocalStats, RemoteStats, StatsReport};
+use super::semantics::CallSemantics;
+use crate::bus::{Bus, HostCommand};
+use crate::media::{self, AudioFormat, AudioSink, AudioSource, Mixer, MuteGate, OpusDecoder, OpusEncoder};
+use crate::rtc::{self, LinkEvent, LinkOptions, LinkState, MediaKind, PeerLink};
+use crate::signaling::client::{ClientError, RoomEvents, RoomSender, SignalingClient};
+use crate::signaling::protocol::{ServerMessage, StateChange};
+
+/// How to start a session.
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
+    /// The signaling server, e.g. `http://127.0.0.1:7700` or `ws://127.0.0.1:7700`.
+    pub server: String,
+    /// The call token from `generateToken`.
+    pub token: String,
+    /// The session to join; must match the token's when given.
+    pub session_id: Option<String>,
+    /// The participant's config: call settings and media.
+    pub config: Config,
+    /// How peer links are built (ICE scope and servers).
+    pub link: LinkOptions,
+}
+
+/// Counters of one remote participant, shared with its decoding task.
+#[derive(Debug, Default)]
+struct RemoteCounters {
+    audio_packets: Counter,
+    audio_frames_decoded: Counter,
+    video_packets: Counter,
+    video_frames_decoded: Counter,
+}
+
+/// Everything the stats report reads, shared with media tasks.
+#[derive(Debug, Default)]
+struct SharedStats {
+    remote: Mutex<BTreeMap<String, Arc<RemoteCounters>>>,
+    audio_packets_sent: Counter,
+    video_frames_sent: Counter,
+    /// When the first remote audio frame was decoded (call setup measurements).
+    first_remote_audio: Mutex<Option<Instant>>,
+}
+
+impl SharedStats {
+    fn remote(&self, uid: &str) -> Arc<RemoteCounters> {
+        let mut remote = self.remote.lock().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(remote.entry(uid.to_owned()).or_default())
+    }
+
+    fn report(&self) -> StatsReport {
+        let remote = self.remote.lock().unwrap_or_else(PoisonError::into_inner);
+        StatsReport {
+            remote: remote
+                .iter()
+                .map(|(uid, c)| {
+                    (
+                        uid.clone(),
+                        RemoteStats {
+                            audio_packets: c.audio_packets.get(),
+                            audio_frames_decoded: c.audio_frames_decoded.get(),
+                            video_packets: c.video_packets.get(),
+                            video_frames_decoded: c.video_frames_decoded.get(),
+                        },
+                    )
+                })
+                .collect(),
+            local: LocalStats {
+                audio_packets_sent: self.audio_packets_sent.get(),
+                video_frames_sent: self.video_frames_sent.get(),
+            },
+        }
+    }
+}
+
+/// A request to the session task.
+enum Action {
+    Command { command: Command, reply: oneshot::Sender<Result<(), CallsException>> },
+}
+
+/// The bus's way to the session: host commands become [`Action`]s on the session task.
+struct SessionActor {
+    actions: mpsc::UnboundedSender<Action>,
+}
+
+impl Actor for SessionActor {
+    type Context = ActixContext<Self>;
+}
+
+impl Handler<HostCommand> for SessionActor {
+    type Result = ResponseFuture<Result<(), CallsException>>;
+
+    fn handle(&mut self, msg: HostCommand, _ctx: &mut Self::Context) -> Self::Result {
+        let (reply, answer) = oneshot::channel();
+        let sent = self.actions.send(Action::Command { command: msg.command, reply });
+        Box::pin(async move {
+            if sent.is_err() {
+                return Err(ended());
+            }
+            answer.await.unwrap_or_else(|_| Err(ended()))
+        })
+    }
+}
+
+fn ended() -> CallsException {
+    CallsException::new(ErrorCode::CallSessionNotFound, "the session has ended")
+}
+
+/// A running session. Dropping the handle does not end the call: call
+/// [`Session::end_session`] (or wait for [`Session::finished`]).
+#[derive(Debug)]
+pub struct Session {
+    bus: Bus,
+    stats: Arc<SharedStats>,
+    finished: watch::Receiver<bool>,
+    started_at: Instant,
+}
+
+impl Session {
+    /// Joins the call: the seed's `startSession`. Must run inside the actix `System` that
+    /// runs `bus`. Events go to the bus from `session_started` on.
+    pub async fn start(options: SessionOptions, bus: Bus) -> Result<Session, CallsException> {
+        let started_at = Instant::now();
+        let settings = options.config.call.clone();
+        // Devices first: a missing microphone or speaker fails the start before anyone in
+        // the room sees us.
+        let source = media::start_source(&options.config.media.audio_input)
+            .map_err(|e| CallsException::new(e.code(), format!("opening audio input: {e}")))?;
+        let mixer = Mixer::new();
+        let sink = media::start_sink(&options.config.media.audio_output, mixer.clone())
+            .map_err(|e| CallsException::new(e.code(), format!("opening audio output: {e}")))?;
+        let encoder = OpusEncoder::new()
+            .map_err(|e| CallsException::new(ErrorCode::SdkInitError, format!("creating the Opus encoder: {e}")))?;
+
+        let client = SignalingClient::new(&options.server).map_err(client_exception)?;
+        let (joined, room, room_events) =
+            client.join(&options.token, options.session_id.as_deref()).await.map_err(client_exception)?;
+
+        let (actions_tx, actions) = mpsc::unbounded_channel();
+        let actor = SessionActor { actions: actions_tx }.start();
+        bus.set_host_handler(actor.recipient());
+
+        let (finished_tx, finished) = watch::channel(false);
+        let stats = Arc::new(SharedStats::default());
+        let (link_tx, link_events) = mpsc::unbounded_channel();
+        let mut semantics = CallSemantics::new(joined.session_id.clone(), joined.you.clone(), &settings);
+        let gate = MuteGate::new(settings.start_with_audio_muted);
+        let now = Instant::now();
+        let first_events = semantics.joined(joined.you.clone(), joined.users.clone(), now);
+
+        let mut task = SessionTask {
+            bus: bus.clone(),
+            semantics,
+            room,
+            room_events,
+            link_options: options.link,
+            links: HashMap::new(),
+            link_tx,
+            link_events,
+            actions,
+            source: Some(source),
+            sink: Some(sink),
+            mixer,
+            encoder,
+            gate,
+            stats: Arc::clone(&stats),
+            finished: finished_tx,
+            started_at,
+        };
+        task.publish_all(first_events);
+        // Remote members' current mute state, so a late joiner's UI is right at once.
+        for (user, state) in joined.users.iter().zip(&joined.states) {
+            if user.resource != joined.you.resource && state.audio_muted {
+                let events = task.semantics.remote_muted(user.clone(), user.clone(), true);
+                task.publish_all(events);
+            }
+        }
+        if task.semantics.audio_muted() {
+            task.broadcast(StateChange::MuteChanged { muted: true });
+        }
+        // The newcomer offers to everyone already in the room.
+        for user in joined.others().cloned().collect::<Vec<_>>() {
+            task.offer_to(user).await;
+        }
+        actix::spawn(task.run());
+        Ok(Session { bus, stats, finished, started_at })
+    }
+
+    /// Carries out an action for the local user, through the bus: host actions come back
+    /// to this session, capability actions go to the plugin that provides them.
+    pub async fn command(&self, command: Command) -> Result<(), CallsException> {
+        self.bus.command(command).await
+    }
+
+    /// The seed's `endSession()`.
+    pub async fn end_session(&self) -> Result<(), CallsException> {
+        self.command(Command::EndSession).await
+    }
+
+    /// Resolves when the session is over (ended, timed out or failed).
+    pub async fn finished(&self) {
+        let mut finished = self.finished.clone();
+        // An error means the task is gone, which also means the session is over.
+        let _ = finished.wait_for(|done| *done).await;
+    }
+
+    /// True once the session is over.
+    pub fn is_finished(&self) -> bool {
+        *self.finished.borrow()
+    }
+
+    /// The media counters so far.
+    pub fn stats(&self) -> StatsReport {
+        self.stats.report()
+    }
+
+    /// How long after [`Session::start`] was called the first remote audio was decoded.
+    pub fn first_remote_audio_after(&self) -> Option<Duration> {
+        let first = *self.stats.first_remote_audio.lock().unwrap_or_else(PoisonError::into_inner);
+        first.map(|t| t.saturating_duration_since(self.started_at))
+    }
+}
+
+fn client_exception(err: ClientError) -> CallsException {
+    match err {
+        ClientError::Refused(exception) => exception,
+        other => CallsException::new(ErrorCode::SignalingLost, format!("signaling: {other}")),
+    }
+}
+
+/// One remote participant's link.
+struct Peer {
+    user: RtcUser,
+    link: Arc<PeerLink>,
+}
+
+/// The task that owns the session's state.
+struct SessionTask {
+    bus: Bus,
+    semantics: CallSemantics,
+    room: RoomSender,
+    room_events: RoomEvents,
+    link_options: LinkOptions,
+    /// By the remote's resource (one per connection: a user may join twice).
+    links: HashMap<String, Peer>,
+    link_tx: mpsc::UnboundedSender<(String, LinkEvent)>,
+    link_events: mpsc::UnboundedReceiver<(String, LinkEvent)>,
+    actions: mpsc::UnboundedReceiver<Action>,
+    source: Option<AudioSource>,
+    sink: Option<AudioSink>,
+    mixer: Mixer,
+    encoder: OpusEncoder,
+    gate: MuteGate,
+    stats: Arc<SharedStats>,
+    finished: watch::Sender<bool>,
+    started_at: Instant,
+}
+
+impl SessionTask {
+    async fn run(mut self) {
+        loop {
+            let deadline = self.semantics.next_deadline().map(tokio::time::Instant::from_std);
+            let timer = async move {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let frames = async {
+                match self.source.as_mut() {
+                    Some(source) => source.frames().recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                frame = frames => match frame {
+                    Some(frame) => self.send_audio(frame.samples).await,
+                    None => self.source_ended(),
+                },
+                message = self.room_events.recv() => match message {
+                    Some(message) => self.on_server(message).await,
+                    None => self.signaling_lost().await,
+                },
+                Some((resource, event)) = self.link_events.recv() => self.on_link(resource, event).await,
+                Some(action) = self.actions.recv() => self.on_action(action).await,
+                () = timer => {
+                    let events = self.semantics.on_timer(Instant::now());
+                    self.publish_all(events);
+                    if self.semantics.is_ended() {
+                        // `session_timeout`: leave the room like any other end.
+                        self.room.leave().ok();
+                        self.shutdown().await;
+                    }
+                }
+            }
+            if self.semantics.is_ended() {
+                break;
+            }
+        }
+        // Nobody may wait on a session that is gone.
+        self.finished.send_replace(true);
+    }
+
+    fn publish_all(&self, events: Vec<Event>) {
+        for event in events {
+            self.bus.publish(event);
+        }
+    }
+
+    fn error(&self, code: ErrorCode, message: String, details: String) {
+        tracing::warn!(%code, details, "{message}");
+        self.bus.publish(Event::error(&CallsException::new(code, message).with_details(details)));
+    }
+
+    fn broadcast(&self, change: StateChange) {
+        if let Err(e) = self.room.change_state(change) {
+            self.error(ErrorCode::SignalingLost, format!("telling the room a state change: {e}"), String::new());
+        }
+    }
+
+    async fn new_link(&mut self, user: &RtcUser) -> Option<Arc<PeerLink>> {
+        let created = async {
+            let (link, events) = PeerLink::new(self.link_options.clone()).await?;
+            link.add_audio_track().await?;
+            Ok::<_, rtc::RtcError>((link, events))
+        };
+        match created.await {
+            Ok((link, mut events)) => {
+                let link = Arc::new(link);
+                // Every link's events meet in one channel, tagged with the peer, so the
+                // session's select! has one arm for all links.
+                let tx = self.link_tx.clone();
+                let resource = user.resource.clone();
+                actix::spawn(async move {
+                    while let Some(event) = events.recv().await {
+                        if tx.send((resource.clone(), event)).is_err() {
+                            break;
+                        }
+                    }
+                });
+                self.links.insert(user.resource.clone(), Peer { user: user.clone(), link: Arc::clone(&link) });
+                Some(link)
+            }
+            Err(e) => {
+                self.error(ErrorCode::PeerConnectionFailed, format!("creating a link to {}: {e}", user.uid), user.uid.clone());
+                None
+            }
+        }
+    }
+
+    async fn offer_to(&mut self, user: RtcUser) {
+        let Some(link) = self.new_link(&user).await else { return };
+        match link.create_offer().await {
+            Ok(offer) => self.signal(&user, offer),
+            Err(e) => self.error(ErrorCode::PeerConnectionFailed, format!("offering to {}: {e}", user.uid), user.uid),
+        }
+    }
+
+    fn signal(&self, to: &RtcUser, payload: serde_json::Value) {
+        if let Err(e) = self.room.signal(&to.resource, payload) {
+            self.error(ErrorCode::SignalingLost, format!("signaling {}: {e}", to.uid), to.uid.clone());
+        }
+    }
+
+    async fn on_signal(&mut self, from: RtcUser, payload: serde_json::Value) {
+        let kind = payload.get("type").and_then(serde_json::Value::as_str).map(str::to_owned);
+        let result = match kind.as_deref() {
+            Some("offer") => {
+                let link = match self.links.get(&from.resource) {
+                    Some(peer) => Arc::clone(&peer.link),
+                    None => match self.new_link(&from).await {
+                        Some(link) => link,
+                        None => return,
+                    },
+                };
+                match link.accept_offer(payload).await {
+                    Ok(answer) => {
+                        self.signal(&from, answer);
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Some("answer") => match self.links.get(&from.resource) {
+                Some(peer) => peer.link.accept_answer(payload).await,
+                None => return,
+            },
+            _ if payload.get("candidate").is_some() => match self.links.get(&from.resource) {
+                Some(peer) => peer.link.add_remote_candidate(payload).await,
+                None => return,
+            },
+            _ => {
+                tracing::debug!(from = from.uid, "ignoring an unknown signal payload");
+                return;
+            }
+        };
+        if let Err(e) = result {
+            self.error(ErrorCode::PeerConnectionFailed, format!("negotiating with {}: {e}", from.uid), from.uid);
+        }
+    }
+
+    async fn on_server(&mut self, message: ServerMessage) {
+        let now = Instant::now();
+        match message {
+            ServerMessage::UserJoined { user, users } => {
+                let events = self.semantics.user_joined(user, users, now);
+                self.publish_all(events);
+                // The newcomer sends the offer; nothing to do until it arrives.
+            }
+            ServerMessage::UserLeft { user, users } => {
+                if let Some(peer) = self.links.remove(&user.resource) {
+                    close_link(peer).await;
+                }
+                if !self.links.values().any(|p| p.user.uid == user.uid) {
+                    self.mixer.remove(&user.uid);
+                }
+                let events = self.semantics.user_left(user, users, now);
+                self.publish_all(events);
+            }
+            ServerMessage::Signal { from, payload } => self.on_signal(from, payload).await,
+            ServerMessage::StateChanged { user, change } => {
+                let events = match change {
+                    StateChange::MuteChanged { muted } => self.semantics.remote_muted(user.clone(), user, muted),
+                    StateChange::VideoPaused { paused } => vec![Event::UserVideoPaused { user, paused }],
+                    StateChange::RecordingChanged { started } => self.semantics.recording_changed(started, user),
+                    _ => Vec::new(),
+                };
+                self.publish_all(events);
+            }
+            // `call_ended` follows from the `user_left` that comes with it (see semantics).
+            ServerMessage::CallEnded { .. } => {}
+            ServerMessage::Error { code, message } => self.error(code, message, String::new()),
+            _ => {}
+        }
+    }
+
+    async fn on_link(&mut self, resource: String, event: LinkEvent) {
+        let Some(peer) = self.links.get(&resource) else { return };
+        let user = peer.user.clone();
+        match event {
+            LinkEvent::LocalCandidate { candidate } => self.signal(&user, candidate),
+            LinkEvent::State { state: LinkState::Failed } => self.error(
+                ErrorCode::PeerConnectionFailed,
+                format!("the connection to {} failed", user.uid),
+                user.uid.clone(),
+            ),
+            LinkEvent::State { state } => tracing::debug!(peer = user.uid, %state, "link state"),
+            LinkEvent::RemoteTrack { track } => {
+                let counters = self.stats.remote(&user.uid);
+                match track.kind {
+                    MediaKind::Audio => {
+                        let decoder = match OpusDecoder::new() {
+                            Ok(decoder) => decoder,
+                            Err(e) => {
+                                self.error(ErrorCode::Error, format!("creating an Opus decoder: {e}"), user.uid);
+                                return;
+                            }
+                        };
+                        actix::spawn(decode_audio(
+                            track,
+                            decoder,
+                            user.uid,
+                            self.mixer.clone(),
+                            counters,
+                            Arc::clone(&self.stats),
+                        ));
+                    }
+                    MediaKind::Video => {
+                        actix::spawn(count_video(track, counters));
+                    }
+                }
+            }
+            // No local video yet: nothing to make a keyframe of.
+            LinkEvent::KeyframeRequested => {}
+        }
+    }
+
+    async fn send_audio(&mut self, samples: Vec<i16>) {
+        if self.gate.is_muted() || self.links.is_empty() {
+            return;
+        }
+        let packet = match self.encoder.encode(&samples) {
+            Ok(packet) => Bytes::from(packet),
+            Err(e) => {
+                self.error(ErrorCode::Error, format!("encoding audio: {e}"), String::new());
+                return;
+            }
+        };
+        let frame = rtc::AudioFrame { data: packet, duration: AudioFormat::FRAME_DURATION };
+        for peer in self.links.values() {
+            if peer.link.state() != LinkState::Connected {
+                continue;
+            }
+            match peer.link.send_audio(&frame).await {
+                Ok(()) => self.stats.audio_packets_sent.add(1),
+                Err(e) => tracing::debug!(peer = peer.user.uid, "sending audio: {e}"),
+            }
+        }
+    }
+
+    fn source_ended(&mut self) {
+        let error = self.source.as_ref().and_then(AudioSource::take_error);
+        self.source = None;
+        let message = match error {
+            Some(e) => format!("the audio input stopped: {e}"),
+            None => "the audio input stopped".to_owned(),
+        };
+        self.error(ErrorCode::DeviceMissing, message, String::new());
+    }
+
+    async fn signaling_lost(&mut self) {
+        self.error(ErrorCode::SignalingLost, "the connection to the signaling server was lost".to_owned(), String::new());
+        let events = self.semantics.fail();
+        self.publish_all(events);
+        self.shutdown().await;
+    }
+
+    async fn on_action(&mut self, action: Action) {
+        let Action::Command { command, reply } = action;
+        let result = self.carry_out(command).await;
+        // The caller may have given up waiting; the command was carried out all the same.
+        let _ = reply.send(result);
+    }
+
+    async fn carry_out(&mut self, command: Command) -> Result<(), CallsException> {
+        match command {
+            Command::MuteAudio { muted } => {
+                self.gate.set_muted(muted);
+                let events = self.semantics.set_local_muted(muted);
+                if !events.is_empty() {
+                    self.broadcast(StateChange::MuteChanged { muted });
+                }
+                self.publish_all(events);
+                Ok(())
+            }
+            Command::EndSession => {
+                let two = self.semantics.users().len() == 2;
+                let events = self.semantics.end_session();
+                if events.is_empty() {
+                    return Err(ended());
+                }
+                // In a two-party call the end is the call's end for both; otherwise leaving.
+                let told = if two { self.room.end_call() } else { self.room.leave() };
+                if let Err(e) = told {
+                    tracing::debug!("telling the room we left: {e}");
+                }
+                self.publish_all(events);
+                self.shutdown().await;
+                Ok(())
+            }
+            Command::AnnounceAudioModes { modes } => {
+                self.bus.publish(Event::AudioModeChanged { modes });
+                Ok(())
+            }
+            Command::PauseVideo { .. } | Command::SwitchCamera | Command::SwitchToVideoCall => {
+                Err(CallsException::new(
+                    ErrorCode::NotImplemented,
+                    format!("`{}` needs the video pipeline, which this build does not have yet", command.name()),
+                ))
+            }
+            other => Err(CallsException::new(
+                ErrorCode::InvalidArgument,
+                format!("`{}` is not an action the host carries out", other.name()),
+            )),
+        }
+    }
+
+    /// Releases everything: links, devices, the room socket. Idempotent.
+    async fn shutdown(&mut self) {
+        for (_, peer) in self.links.drain() {
+            close_link(peer).await;
+        }
+        if let Some(source) = self.source.take() {
+            source.stop();
+        }
+        if let Some(sink) = self.sink.take()
+            && let Err(e) = sink.stop()
+        {
+            self.error(ErrorCode::DeviceMissing, format!("closing the audio output: {e}"), String::new());
+        }
+        self.room.close().await;
+        tracing::info!(after = ?self.started_at.elapsed(), "session over");
+    }
+}
+
+async fn close_link(peer: Peer) {
+    if let Err(e) = peer.link.close().await {
+        tracing::debug!(peer = peer.user.uid, "closing link: {e}");
+    }
+}
+
+async fn decode_audio(
+    mut track: rtc::RemoteTrack,
+    mut decoder: OpusDecoder,
+    uid: String,
+    mixer: Mixer,
+    counters: Arc<RemoteCounters>,
+    stats: Arc<SharedStats>,
+) {
+    while let Some(frame) = track.frames.recv().await {
+        counters.audio_packets.add(1);
+        match decoder.decode(&frame.data) {
+            Ok(pcm) => {
+                counters.audio_frames_decoded.add(1);
+                stats.first_remote_audio.lock().unwrap_or_else(PoisonError::into_inner).get_or_insert_with(Instant::now);
+                mixer.push(&uid, pcm);
+            }
+            Err(e) => tracing::debug!(uid, "undecodable audio packet: {e}"),
+        }
+    }
+}
+
+async fn count_video(mut track: rtc::RemoteTrack, counters: Arc<RemoteCounters>) {
+    while let Some(_frame) = track.frames.recv().await {
+        counters.video_packets.add(1);
+    }
+}
