@@ -1,0 +1,3 @@
+//! The integration tests of switchboard-host, one module per area.
+
+mod signaling;
