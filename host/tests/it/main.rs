@@ -1,7 +1,8 @@
-//! The one integration test binary of switchboard-host.
+//! The one integration test binary of switchboard-host: one module per area.
 
 mod bus;
 mod cli_foundation;
 mod fixtures;
 mod listeners;
 mod plugin_loading;
+mod signaling;

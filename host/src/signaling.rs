@@ -1,1 +1,0 @@
-//! The signaling server and token issuer.
