@@ -6,3 +6,5 @@ mod fixtures;
 mod listeners;
 mod plugin_loading;
 mod signaling;
+
+mod rtc;

@@ -1,1 +1,0 @@
-//! The seam around the WebRTC library.

@@ -1,0 +1,483 @@
+//! [`PeerLink`]: one WebRTC peer connection to one remote participant.
+//!
+//! The session drives it: add tracks, run offer/answer with [`PeerLink::create_offer`],
+//! [`PeerLink::accept_offer`] and [`PeerLink::accept_answer`], relay the candidates that
+//! come out as [`LinkEvent::LocalCandidate`] and feed the remote ones to
+//! [`PeerLink::add_remote_candidate`]. Renegotiation (adding video to an audio call) is the
+//! same exchange run again after [`PeerLink::add_video_track`].
+
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::Duration;
+
+use tokio::sync::{Mutex, mpsc, watch};
+use webrtc::ice_transport::ice_candidate::{RTCIceCandidate, RTCIceCandidateInit};
+use webrtc::ice_transport::ice_server::RTCIceServer;
+use webrtc::media::Sample;
+use webrtc::peer_connection::RTCPeerConnection;
+use webrtc::peer_connection::configuration::RTCConfiguration;
+use webrtc::peer_connection::peer_connection_state::RTCPeerConnectionState;
+use webrtc::peer_connection::sdp::sdp_type::RTCSdpType;
+use webrtc::peer_connection::sdp::session_description::RTCSessionDescription;
+use webrtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+use webrtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use webrtc::rtp_transceiver::rtp_codec::RTPCodecType;
+use webrtc::rtp_transceiver::rtp_sender::RTCRtpSender;
+use webrtc::track::track_local::TrackLocal;
+use webrtc::track::track_local::track_local_static_sample::TrackLocalStaticSample;
+use webrtc::track::track_remote::TrackRemote;
+
+use super::engine::{build_api, opus_capability, video_capability};
+use super::error::{RtcError, lib};
+use super::receive::{codec_of, read_track};
+use super::stats::{Counters, add};
+use super::{
+    AudioFrame, LinkEvent, LinkOptions, LinkState, LinkStats, MediaKind, RemoteTrack, VideoCodec, VideoFrame,
+};
+
+/// The stream id (SDP msid) of our tracks; one stream per participant, so a browser
+/// groups our audio and video for lip sync.
+const STREAM_ID: &str = "switchboard";
+
+/// The RTP clock step of the first video frame, before two timestamps give a real
+/// interval: one frame at 30 fps.
+const FIRST_VIDEO_FRAME_INTERVAL: Duration = Duration::from_micros(33_333);
+
+/// One peer connection to one remote participant. Cheap to share behind an `Arc`; every
+/// method takes `&self`. Needs a tokio runtime (the library spawns its tasks on it).
+#[derive(Debug)]
+pub struct PeerLink {
+    pc: Arc<RTCPeerConnection>,
+    shared: Arc<Shared>,
+    audio: StdMutex<Option<Arc<TrackLocalStaticSample>>>,
+    video: StdMutex<Option<VideoSender>>,
+    /// Remote candidates that arrived before the remote description, which the library
+    /// refuses until it knows the remote ICE credentials. Held across the set-remote step
+    /// so no candidate can slip between "not yet" and "drained".
+    negotiation: Mutex<Negotiation>,
+}
+
+/// State the library's callbacks need; they hold this, never the peer connection, so
+/// there is no reference cycle.
+#[derive(Debug)]
+struct Shared {
+    counters: Arc<Counters>,
+    state: watch::Sender<LinkState>,
+    events: mpsc::UnboundedSender<LinkEvent>,
+    receive_queue: usize,
+    /// SSRCs of the remote video tracks, which a PLI must name.
+    remote_video_ssrcs: StdMutex<Vec<u32>>,
+}
+
+#[derive(Debug)]
+struct VideoSender {
+    track: Arc<TrackLocalStaticSample>,
+    /// Timestamp of the previous frame, to turn timestamps into RTP clock steps.
+    last_timestamp: Option<Duration>,
+}
+
+#[derive(Debug, Default)]
+struct Negotiation {
+    has_remote_description: bool,
+    pending_candidates: Vec<RTCIceCandidateInit>,
+}
+
+impl Shared {
+    /// Records a state and tells the session, once per change.
+    fn set_state(&self, state: LinkState) {
+        let changed = self.state.send_if_modified(|current| {
+            // Closed is final: a late "failed" from a transport torn down by close() is noise.
+            if *current == state || *current == LinkState::Closed {
+                false
+            } else {
+                *current = state;
+                true
+            }
+        });
+        if changed {
+            let _ = self.events.send(LinkEvent::State { state });
+        }
+    }
+}
+
+fn link_state(state: RTCPeerConnectionState) -> Option<LinkState> {
+    Some(match state {
+        RTCPeerConnectionState::Unspecified => return None,
+        RTCPeerConnectionState::New => LinkState::New,
+        RTCPeerConnectionState::Connecting => LinkState::Connecting,
+        RTCPeerConnectionState::Connected => LinkState::Connected,
+        RTCPeerConnectionState::Disconnected => LinkState::Disconnected,
+        RTCPeerConnectionState::Failed => LinkState::Failed,
+        RTCPeerConnectionState::Closed => LinkState::Closed,
+    })
+}
+
+/// Reads a session description of the expected type from a signaling payload.
+fn parse_description(
+    value: serde_json::Value,
+    expected: RTCSdpType,
+    what: &'static str,
+) -> Result<RTCSessionDescription, RtcError> {
+    let desc: RTCSessionDescription =
+        serde_json::from_value(value).map_err(|e| RtcError::BadSignal { what, reason: e.to_string() })?;
+    if desc.sdp_type != expected {
+        return Err(RtcError::BadSignal {
+            what,
+            reason: format!("type is {}, expected {expected}", desc.sdp_type),
+        });
+    }
+    Ok(desc)
+}
+
+fn description_value(desc: &RTCSessionDescription) -> serde_json::Value {
+    serde_json::json!({ "type": desc.sdp_type.to_string(), "sdp": desc.sdp })
+}
+
+impl PeerLink {
+    /// Creates a link and the stream of its events. Nothing is sent until tracks are
+    /// added and an offer is made or accepted.
+    pub async fn new(options: LinkOptions) -> Result<(Self, mpsc::UnboundedReceiver<LinkEvent>), RtcError> {
+        let api = build_api(&options)?;
+        let config = RTCConfiguration {
+            ice_servers: options
+                .ice_servers
+                .iter()
+                .map(|s| RTCIceServer {
+                    urls: s.urls.clone(),
+                    username: s.username.clone(),
+                    credential: s.credential.clone(),
+                })
+                .collect(),
+            ..Default::default()
+        };
+        let pc = Arc::new(api.new_peer_connection(config).await.map_err(|source| RtcError::Setup {
+            step: "creating the peer connection",
+            source: lib(source),
+        })?);
+        let (events, events_rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            counters: Arc::new(Counters::default()),
+            state: watch::Sender::new(LinkState::New),
+            events,
+            receive_queue: options.receive_queue.max(1),
+            remote_video_ssrcs: StdMutex::new(Vec::new()),
+        });
+
+        let s = Arc::clone(&shared);
+        pc.on_peer_connection_state_change(Box::new(move |state| {
+            if let Some(state) = link_state(state) {
+                s.set_state(state);
+            }
+            Box::pin(async {})
+        }));
+
+        let s = Arc::clone(&shared);
+        pc.on_ice_candidate(Box::new(move |candidate: Option<RTCIceCandidate>| {
+            // `None` marks the end of gathering; trickle needs no message for it.
+            if let Some(candidate) = candidate {
+                match candidate.to_json().map(serde_json::to_value) {
+                    Ok(Ok(candidate)) => {
+                        let _ = s.events.send(LinkEvent::LocalCandidate { candidate });
+                    }
+                    Ok(Err(e)) => tracing::warn!(error = %e, "serializing a local candidate"),
+                    Err(e) => tracing::warn!(error = %e, "reading a local candidate"),
+                }
+            }
+            Box::pin(async {})
+        }));
+
+        let s = Arc::clone(&shared);
+        pc.on_track(Box::new(move |track: Arc<TrackRemote>, _receiver, _transceiver| {
+            let s = Arc::clone(&s);
+            Box::pin(async move { s.start_remote_track(track) })
+        }));
+
+        let link = Self {
+            pc,
+            shared,
+            audio: StdMutex::new(None),
+            video: StdMutex::new(None),
+            negotiation: Mutex::new(Negotiation::default()),
+        };
+        Ok((link, events_rx))
+    }
+
+    /// Adds our audio track (Opus 48 kHz). Before the first offer or answer, or followed
+    /// by a renegotiation.
+    pub async fn add_audio_track(&self) -> Result<(), RtcError> {
+        if lock(&self.audio).is_some() {
+            return Err(RtcError::TrackExists { kind: MediaKind::Audio });
+        }
+        let track = Arc::new(TrackLocalStaticSample::new(
+            opus_capability(),
+            "audio".to_owned(),
+            STREAM_ID.to_owned(),
+        ));
+        self.add_track(Arc::clone(&track), MediaKind::Audio).await?;
+        *lock(&self.audio) = Some(track);
+        Ok(())
+    }
+
+    /// Adds our video track. On an established connection, follow it with
+    /// [`Self::create_offer`] to renegotiate; audio keeps flowing meanwhile.
+    pub async fn add_video_track(&self, codec: VideoCodec) -> Result<(), RtcError> {
+        if lock(&self.video).is_some() {
+            return Err(RtcError::TrackExists { kind: MediaKind::Video });
+        }
+        let track = Arc::new(TrackLocalStaticSample::new(
+            video_capability(codec),
+            "video".to_owned(),
+            STREAM_ID.to_owned(),
+        ));
+        self.add_track(Arc::clone(&track), MediaKind::Video).await?;
+        *lock(&self.video) = Some(VideoSender { track, last_timestamp: None });
+        Ok(())
+    }
+
+    async fn add_track(&self, track: Arc<TrackLocalStaticSample>, kind: MediaKind) -> Result<(), RtcError> {
+        let sender = self
+            .pc
+            .add_track(track as Arc<dyn TrackLocal + Send + Sync>)
+            .await
+            .map_err(|source| RtcError::Negotiation { step: "adding a track", source: lib(source) })?;
+        // RTCP for our track must be read: the interceptors (NACK responder, reports) run
+        // as it is read, and it carries the remote's PLI/FIR.
+        tokio::spawn(read_sender_rtcp(sender, kind, Arc::clone(&self.shared)));
+        Ok(())
+    }
+
+    /// Makes an offer (first negotiation or renegotiation) and returns it as a signaling
+    /// payload `{"type":"offer","sdp":...}`. Local candidates follow as events.
+    pub async fn create_offer(&self) -> Result<serde_json::Value, RtcError> {
+        let offer = self
+            .pc
+            .create_offer(None)
+            .await
+            .map_err(|source| RtcError::Negotiation { step: "create offer", source: lib(source) })?;
+        self.pc.set_local_description(offer.clone()).await.map_err(|source| RtcError::Negotiation {
+            step: "set local description (offer)",
+            source: lib(source),
+        })?;
+        Ok(description_value(&offer))
+    }
+
+    /// Accepts the remote peer's offer and returns our answer as a signaling payload.
+    pub async fn accept_offer(&self, offer: serde_json::Value) -> Result<serde_json::Value, RtcError> {
+        let offer = parse_description(offer, RTCSdpType::Offer, "offer")?;
+        self.set_remote(offer, "set remote description (offer)").await?;
+        let answer = self
+            .pc
+            .create_answer(None)
+            .await
+            .map_err(|source| RtcError::Negotiation { step: "create answer", source: lib(source) })?;
+        self.pc.set_local_description(answer.clone()).await.map_err(|source| RtcError::Negotiation {
+            step: "set local description (answer)",
+            source: lib(source),
+        })?;
+        Ok(description_value(&answer))
+    }
+
+    /// Accepts the remote peer's answer to our last offer.
+    pub async fn accept_answer(&self, answer: serde_json::Value) -> Result<(), RtcError> {
+        let answer = parse_description(answer, RTCSdpType::Answer, "answer")?;
+        self.set_remote(answer, "set remote description (answer)").await
+    }
+
+    async fn set_remote(&self, desc: RTCSessionDescription, step: &'static str) -> Result<(), RtcError> {
+        let mut negotiation = self.negotiation.lock().await;
+        self.pc
+            .set_remote_description(desc)
+            .await
+            .map_err(|source| RtcError::Negotiation { step, source: lib(source) })?;
+        negotiation.has_remote_description = true;
+        for candidate in std::mem::take(&mut negotiation.pending_candidates) {
+            self.add_candidate_now(candidate).await?;
+        }
+        Ok(())
+    }
+
+    /// Adds a candidate the remote peer trickled, in its wire shape. One that arrives
+    /// before the remote description is kept until the description is set.
+    pub async fn add_remote_candidate(&self, candidate: serde_json::Value) -> Result<(), RtcError> {
+        let candidate: RTCIceCandidateInit = serde_json::from_value(candidate)
+            .map_err(|e| RtcError::BadSignal { what: "candidate", reason: e.to_string() })?;
+        let mut negotiation = self.negotiation.lock().await;
+        if negotiation.has_remote_description {
+            self.add_candidate_now(candidate).await
+        } else {
+            negotiation.pending_candidates.push(candidate);
+            Ok(())
+        }
+    }
+
+    async fn add_candidate_now(&self, candidate: RTCIceCandidateInit) -> Result<(), RtcError> {
+        let line = candidate.candidate.clone();
+        self.pc
+            .add_ice_candidate(candidate)
+            .await
+            .map_err(|source| RtcError::Candidate { candidate: line, source: lib(source) })
+    }
+
+    /// Sends one encoded audio packet (an Opus packet of `duration`, normally 20 ms).
+    /// Before the connection is up the packet is dropped by the library.
+    pub async fn send_audio(&self, frame: &AudioFrame) -> Result<(), RtcError> {
+        let track = lock(&self.audio).clone().ok_or(RtcError::NoTrack { kind: MediaKind::Audio })?;
+        let sample = Sample { data: frame.data.clone(), duration: frame.duration, ..Default::default() };
+        track
+            .write_sample(&sample)
+            .await
+            .map_err(|source| RtcError::Send { kind: MediaKind::Audio, source: lib(source) })?;
+        let counters = &self.shared.counters;
+        add(&counters.audio_packets_sent, 1);
+        add(&counters.audio_bytes_sent, frame.data.len() as u64);
+        Ok(())
+    }
+
+    /// Sends one encoded video frame.
+    ///
+    /// The library's packetizer stamps a frame with the RTP clock and then advances the
+    /// clock by the sample's duration, so the step after frame n is taken to be the
+    /// interval between frames n-1 and n: right for a steady frame rate, and never zero
+    /// (two frames with one RTP timestamp would be merged by the receiver).
+    pub async fn send_video(&self, frame: &VideoFrame) -> Result<(), RtcError> {
+        let (track, duration) = {
+            let mut video = lock(&self.video);
+            let sender = video.as_mut().ok_or(RtcError::NoTrack { kind: MediaKind::Video })?;
+            let duration = match sender.last_timestamp {
+                Some(last) => frame.timestamp.saturating_sub(last),
+                None => FIRST_VIDEO_FRAME_INTERVAL,
+            };
+            sender.last_timestamp = Some(frame.timestamp);
+            (Arc::clone(&sender.track), duration.max(Duration::from_millis(1)))
+        };
+        let sample = Sample { data: frame.data.clone(), duration, ..Default::default() };
+        track
+            .write_sample(&sample)
+            .await
+            .map_err(|source| RtcError::Send { kind: MediaKind::Video, source: lib(source) })?;
+        let counters = &self.shared.counters;
+        add(&counters.video_frames_sent, 1);
+        add(&counters.video_bytes_sent, frame.data.len() as u64);
+        if frame.keyframe {
+            add(&counters.video_keyframes_sent, 1);
+        }
+        Ok(())
+    }
+
+    /// Asks the remote peer for a keyframe on every video track it sends us (RTCP PLI),
+    /// e.g. after a decoding error.
+    pub async fn request_keyframe(&self) -> Result<(), RtcError> {
+        let ssrcs = lock(&self.shared.remote_video_ssrcs).clone();
+        if ssrcs.is_empty() {
+            return Err(RtcError::NoRemoteVideo);
+        }
+        for media_ssrc in ssrcs {
+            let pli = PictureLossIndication { sender_ssrc: 0, media_ssrc };
+            self.pc
+                .write_rtcp(&[Box::new(pli)])
+                .await
+                .map_err(|source| RtcError::Rtcp { what: "PLI", source: lib(source) })?;
+            add(&self.shared.counters.keyframe_requests_sent, 1);
+        }
+        Ok(())
+    }
+
+    /// The current state.
+    pub fn state(&self) -> LinkState {
+        *self.shared.state.borrow()
+    }
+
+    /// Waits until the link is connected, failed, closed, or `timeout` passed.
+    pub async fn wait_connected(&self, timeout: Duration) -> Result<(), RtcError> {
+        let mut rx = self.shared.state.subscribe();
+        let outcome = tokio::time::timeout(
+            timeout,
+            rx.wait_for(|s| matches!(s, LinkState::Connected | LinkState::Failed | LinkState::Closed)),
+        )
+        .await;
+        match outcome {
+            Ok(Ok(state)) if *state == LinkState::Connected => Ok(()),
+            Ok(Ok(state)) => Err(RtcError::NotConnected { state: *state }),
+            // The sender lives in `self.shared`, so the channel cannot close while we wait.
+            Ok(Err(_)) => Err(RtcError::NotConnected { state: LinkState::Closed }),
+            Err(_) => Err(RtcError::ConnectTimeout { after: timeout, state: self.state() }),
+        }
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> LinkStats {
+        self.shared.counters.snapshot()
+    }
+
+    /// Closes the connection: stops tracks and transports, ends every remote track's
+    /// frame stream and the tasks behind them, and reports [`LinkState::Closed`].
+    pub async fn close(&self) -> Result<(), RtcError> {
+        lock(&self.audio).take();
+        lock(&self.video).take();
+        let result = self.pc.close().await;
+        self.shared.set_state(LinkState::Closed);
+        result.map_err(|source| RtcError::Close { source: lib(source) })
+    }
+}
+
+impl Drop for PeerLink {
+    /// A link dropped without [`PeerLink::close`] still releases its sockets and tasks:
+    /// the library does not close a peer connection on drop.
+    fn drop(&mut self) {
+        if self.state() == LinkState::Closed {
+            return;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let pc = Arc::clone(&self.pc);
+            runtime.spawn(async move {
+                if let Err(e) = pc.close().await {
+                    tracing::debug!(error = %e, "closing a dropped peer link");
+                }
+            });
+        }
+    }
+}
+
+impl Shared {
+    /// Starts reading a track the remote peer sends and announces it to the session.
+    fn start_remote_track(self: Arc<Self>, track: Arc<TrackRemote>) {
+        let mime = track.codec().capability.mime_type;
+        let Some(codec) = codec_of(&mime) else {
+            tracing::warn!(%mime, "remote track with a codec we do not speak; ignored");
+            return;
+        };
+        let kind = match track.kind() {
+            RTPCodecType::Video => MediaKind::Video,
+            _ => MediaKind::Audio,
+        };
+        if kind == MediaKind::Video {
+            lock(&self.remote_video_ssrcs).push(track.ssrc());
+        }
+        let (frames_tx, frames) = mpsc::channel(self.receive_queue);
+        let remote = RemoteTrack { kind, codec, id: track.id(), frames };
+        let _ = self.events.send(LinkEvent::RemoteTrack { track: remote });
+        tokio::spawn(read_track(track, codec, frames_tx, Arc::clone(&self.counters)));
+    }
+}
+
+/// Reads the RTCP the remote peer sends about one of our tracks until the track stops,
+/// turning PLI/FIR on video into [`LinkEvent::KeyframeRequested`].
+async fn read_sender_rtcp(sender: Arc<RTCRtpSender>, kind: MediaKind, shared: Arc<Shared>) {
+    while let Ok((packets, _attributes)) = sender.read_rtcp().await {
+        if kind != MediaKind::Video {
+            continue;
+        }
+        for packet in packets {
+            let any = packet.as_any();
+            if any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>() {
+                add(&shared.counters.keyframe_requests_received, 1);
+                let _ = shared.events.send(LinkEvent::KeyframeRequested);
+            }
+        }
+    }
+}
+
+/// Locks a std mutex, recovering the data if another thread panicked while holding it:
+/// the values guarded here (a track handle, a list of SSRCs) stay valid either way.
+fn lock<T>(mutex: &StdMutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
