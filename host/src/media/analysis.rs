@@ -58,21 +58,43 @@ pub fn rms(samples: &[i16]) -> f32 {
 }
 
 /// Indices where a click starts: the first sample whose magnitude reaches `threshold`
-/// (0..1 of full scale) after at least `quiet` samples below it. Used to time a click
-/// train through the pipeline.
+/// (0..1 of full scale) after at least `quiet` samples below it (the start of `samples`
+/// counts as quiet). Used to time a click train through the pipeline.
 pub fn click_onsets(samples: &[i16], threshold: f32, quiet: usize) -> Vec<usize> {
-    let level = (threshold.clamp(0.0, 1.0) * f32::from(i16::MAX)) as i32;
-    let mut onsets = Vec::new();
-    let mut below = quiet;
-    for (i, &s) in samples.iter().enumerate() {
-        if i32::from(s).abs() >= level {
-            if below >= quiet {
-                onsets.push(i);
-            }
-            below = 0;
-        } else {
-            below += 1;
-        }
+    let mut detector = ClickDetector::new(threshold, quiet);
+    detector.below = quiet;
+    detector.feed(samples)
+}
+
+/// [`click_onsets`] over a stream that arrives in frames: the quiet run carries over from
+/// one frame to the next, so a click on a frame boundary is found once.
+#[derive(Debug, Clone)]
+pub struct ClickDetector {
+    level: i32,
+    quiet: usize,
+    below: usize,
+}
+
+impl ClickDetector {
+    /// A detector for clicks reaching `threshold` (0..1 of full scale) after `quiet` samples
+    /// below it.
+    pub fn new(threshold: f32, quiet: usize) -> Self {
+        Self { level: (threshold.clamp(0.0, 1.0) * f32::from(i16::MAX)) as i32, quiet, below: 0 }
     }
-    onsets
+
+    /// The onsets within `frame`, as indices into it.
+    pub fn feed(&mut self, frame: &[i16]) -> Vec<usize> {
+        let mut onsets = Vec::new();
+        for (i, &s) in frame.iter().enumerate() {
+            if i32::from(s).abs() >= self.level {
+                if self.below >= self.quiet {
+                    onsets.push(i);
+                }
+                self.below = 0;
+            } else {
+                self.below += 1;
+            }
+        }
+        onsets
+    }
 }

@@ -150,7 +150,8 @@ impl Mixer {
                     if p.window_mixes == 0 { p.queue.len() } else { p.window_min.min(p.queue.len()) };
                 p.window_mixes += 1;
                 if p.window_mixes == TRIM_WINDOW {
-                    if p.window_min > prefill {
+                    // Frames that stayed queued for the whole window were pure delay.
+                    for _ in prefill..p.window_min {
                         p.queue.pop_front();
                         p.dropped += 1;
                     }
