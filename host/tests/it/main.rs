@@ -8,3 +8,5 @@ mod plugin_loading;
 mod signaling;
 
 mod rtc;
+
+mod media;

@@ -1,1 +1,0 @@
-//! The media engine: capture, codecs, mixing and playback.

@@ -1,0 +1,305 @@
+//! The media engine end to end: codec, mixer, WAV files, and real cpal devices on the
+//! PipeWire null sinks that scripts/pipewire-up.sh creates.
+
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use switchboard_core::ErrorCode;
+use switchboard_core::config::{AudioInput, AudioOutput};
+use switchboard_host::media::analysis::{rms, tone_ratio};
+use switchboard_host::media::{
+    self, AudioFormat, JitterConfig, MediaError, Mixer, MuteGate, OpusDecoder, OpusEncoder,
+};
+
+/// Reads `ms` milliseconds of frames from a running source.
+fn collect(source: &mut media::AudioSource, ms: u64) -> Vec<i16> {
+    let frames = (ms / 20) as usize;
+    let mut out = Vec::with_capacity(frames * AudioFormat::FRAME_SAMPLES);
+    for _ in 0..frames {
+        let frame = source.frames().blocking_recv().expect("source keeps producing frames");
+        assert_eq!(frame.samples.len(), AudioFormat::FRAME_SAMPLES);
+        out.extend_from_slice(&frame.samples);
+    }
+    out
+}
+
+fn sine(hz: f32, frames: usize) -> Vec<Vec<i16>> {
+    let step = std::f32::consts::TAU * hz / AudioFormat::SAMPLE_RATE as f32;
+    (0..frames)
+        .map(|f| {
+            (0..AudioFormat::FRAME_SAMPLES)
+                .map(|i| (((f * AudioFormat::FRAME_SAMPLES + i) as f32 * step).sin() * 8000.0) as i16)
+                .collect()
+        })
+        .collect()
+}
+
+/// A remote participant for the tests: a tone source sent through Opus into the mixer,
+/// in real time, as the session will do with network packets.
+struct Talker {
+    stop: Arc<AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Talker {
+    fn start(uid: &'static str, hz: f32, mixer: &Mixer) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (stop2, mixer) = (Arc::clone(&stop), mixer.clone());
+        let thread = thread::spawn(move || {
+            let mut source = media::start_source(&AudioInput::Tone(hz)).expect("tone source");
+            let mut enc = OpusEncoder::new().expect("encoder");
+            let mut dec = OpusDecoder::new().expect("decoder");
+            while !stop2.load(Ordering::Acquire) {
+                let Some(frame) = source.frames().blocking_recv() else { break };
+                let packet = enc.encode(&frame.samples).expect("encode");
+                mixer.push(uid, dec.decode(&packet).expect("decode"));
+            }
+        });
+        Self { stop, thread: Some(thread) }
+    }
+}
+
+impl Drop for Talker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            t.join().expect("talker thread");
+        }
+    }
+}
+
+#[test]
+fn tone_survives_opus_round_trip() {
+    let mut source = media::start_source(&AudioInput::Tone(440.0)).expect("tone source");
+    assert_eq!(source.name(), "tone:440");
+    let mut enc = OpusEncoder::new().expect("encoder");
+    let mut dec = OpusDecoder::new().expect("decoder");
+    let mut decoded = Vec::new();
+    for _ in 0..25 {
+        let frame = source.frames().blocking_recv().expect("tone frame");
+        let packet = enc.encode(&frame.samples).expect("encode");
+        assert!(packet.len() < 200, "a 20 ms voice packet at 32 kbit/s is ~80 bytes, got {}", packet.len());
+        decoded.extend(dec.decode(&packet).expect("decode"));
+    }
+    // Skip the codec's start-up (look-ahead and the encoder settling).
+    let steady = &decoded[10 * AudioFormat::FRAME_SAMPLES..];
+    assert!(tone_ratio(steady, 440.0) > 0.8, "440 Hz ratio {}", tone_ratio(steady, 440.0));
+    assert!(tone_ratio(steady, 1000.0) < 0.01, "1000 Hz ratio {}", tone_ratio(steady, 1000.0));
+    assert!(dec.conceal_lost().expect("concealment").len() == AudioFormat::FRAME_SAMPLES);
+}
+
+#[test]
+fn codec_rejects_wrong_frame_size() {
+    let mut enc = OpusEncoder::new().expect("encoder");
+    let err = enc.encode(&[0; 480]).expect_err("10 ms is not our frame");
+    assert!(matches!(err, MediaError::FrameSize { got: 480, expected: 960, .. }), "{err}");
+    let mut dec = OpusDecoder::new().expect("decoder");
+    assert!(matches!(dec.decode(&[0xff, 0xff, 0xff]), Err(MediaError::Opus { .. })));
+}
+
+#[test]
+fn mixer_mixes_two_tones_and_follows_joins_and_leaves() {
+    let mixer = Mixer::new();
+    let (a, b) = (sine(440.0, 10), sine(1000.0, 10));
+    let mut mixed = Vec::new();
+    for (fa, fb) in a.into_iter().zip(b) {
+        mixer.push("alice", fa);
+        mixer.push("bob", fb);
+        mixed.extend(mixer.mix_next());
+    }
+    assert_eq!(mixer.participants(), ["alice", "bob"]);
+    for hz in [440.0, 1000.0] {
+        assert!(tone_ratio(&mixed, hz) > 0.4, "{hz} Hz ratio {}", tone_ratio(&mixed, hz));
+    }
+    assert!(tone_ratio(&mixed, 700.0) < 0.01);
+
+    // Bob leaves: only alice remains in the mix.
+    assert!(mixer.remove("bob"));
+    let mut after = Vec::new();
+    for f in sine(440.0, 5) {
+        mixer.push("alice", f);
+        after.extend(mixer.mix_next());
+    }
+    assert!(tone_ratio(&after, 440.0) > 0.9);
+    assert!(tone_ratio(&after, 1000.0) < 0.01);
+    assert_eq!(mixer.participants(), ["alice"]);
+}
+
+#[test]
+fn jitter_buffer_prefills_drops_and_recovers() {
+    let mixer = Mixer::with_config(JitterConfig { prefill: 2, max_depth: 3 });
+    let frames = sine(440.0, 8);
+    mixer.push("carol", frames[0].clone());
+    assert_eq!(rms(&mixer.mix_next()), 0.0, "one frame is below prefill: silence");
+    mixer.push("carol", frames[1].clone());
+    assert!(rms(&mixer.mix_next()) > 0.1, "prefill reached: playing");
+    assert!(rms(&mixer.mix_next()) > 0.1);
+    assert_eq!(rms(&mixer.mix_next()), 0.0, "ran dry");
+    let stats = mixer.stats("carol").expect("carol known");
+    assert_eq!((stats.mixed, stats.underruns), (2, 1));
+    // A burst over max_depth keeps only the newest frames.
+    for f in &frames[2..8] {
+        mixer.push("carol", f.clone());
+    }
+    let stats = mixer.stats("carol").expect("carol known");
+    assert_eq!((stats.queued, stats.dropped), (3, 3));
+    assert_eq!(mixer.mix_next(), frames[5]);
+}
+
+#[test]
+fn mute_gate_reports_changes_once() {
+    let gate = MuteGate::new(true);
+    assert!(gate.is_muted());
+    assert!(!gate.set_muted(true), "already muted");
+    let other = gate.clone();
+    assert!(other.set_muted(false));
+    assert!(!gate.is_muted(), "clones share the switch");
+}
+
+#[test]
+fn wav_sink_writes_a_valid_file_even_before_it_is_closed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("out.wav");
+    let mixer = Mixer::new();
+    let _talker = Talker::start("dave", 440.0, &mixer);
+    let sink = media::start_sink(&AudioOutput::Wav(path.clone()), mixer.clone()).expect("wav sink");
+
+    // The header is rewritten every second: a reader in the middle of the call (or after a
+    // crash) sees a valid file with the audio so far.
+    thread::sleep(Duration::from_millis(1300));
+    let partial = hound::WavReader::open(&path).expect("partial file is valid");
+    assert!(partial.len() >= 48_000, "at least 1 s in the header, got {}", partial.len());
+
+    thread::sleep(Duration::from_millis(700));
+    sink.stop().expect("finalize");
+    let reader = hound::WavReader::open(&path).expect("final file is valid");
+    let spec = reader.spec();
+    assert_eq!((spec.channels, spec.sample_rate, spec.bits_per_sample), (1, 48_000, 16));
+    let samples: Vec<i16> = reader.into_samples::<i16>().collect::<Result<_, _>>().expect("samples");
+    assert!(samples.len() >= 90 * AudioFormat::FRAME_SAMPLES, "~2 s written, got {}", samples.len());
+    let tail = &samples[samples.len() - 48_000..];
+    assert!(tone_ratio(tail, 440.0) > 0.7, "440 Hz ratio {}", tone_ratio(tail, 440.0));
+}
+
+#[test]
+fn wav_source_loops_and_resamples() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("in.wav");
+    // 0.25 s of 600 Hz, stereo, 44.1 kHz: converted to 48 kHz mono and looped.
+    let spec = hound::WavSpec {
+        channels: 2,
+        sample_rate: 44_100,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(&path, spec).expect("create wav");
+    for i in 0..11_025 {
+        let s = ((i as f32 * std::f32::consts::TAU * 600.0 / 44_100.0).sin() * 10_000.0) as i16;
+        w.write_sample(s).expect("left");
+        w.write_sample(s).expect("right");
+    }
+    w.finalize().expect("finalize");
+    let mut source = media::start_source(&AudioInput::Wav(path)).expect("wav source");
+    let got = collect(&mut source, 600);
+    assert!(tone_ratio(&got, 600.0) > 0.8, "600 Hz ratio {}", tone_ratio(&got, 600.0));
+    // The file is 250 ms; 600 ms of frames means it looped at least twice.
+    assert!(rms(&got[got.len() - 4800..]) > 0.1);
+
+    let missing = media::start_source(&AudioInput::Wav("/nonexistent/x.wav".into())).expect_err("no file");
+    assert_eq!(missing.code(), ErrorCode::DeviceMissing);
+    assert!(missing.to_string().contains("/nonexistent/x.wav"), "{missing}");
+}
+
+#[test]
+fn missing_device_is_a_typed_error_naming_it() {
+    let err = media::start_sink(&AudioOutput::Device("no_such_speaker".into()), Mixer::new())
+        .expect_err("no such device");
+    assert!(matches!(&err, MediaError::DeviceMissing { name, .. } if name == "no_such_speaker"), "{err}");
+    assert_eq!(err.code(), ErrorCode::DeviceMissing);
+    let err = media::start_source(&AudioInput::Device("no_such_mic".into())).expect_err("no such device");
+    assert!(err.to_string().contains("no_such_mic"), "{err}");
+}
+
+// ---- Real devices on PipeWire ----------------------------------------------------------
+
+/// Device tests share the null sinks, so they run one at a time.
+///
+/// Their thresholds are looser than the codec tests': on a loaded 2-core machine the device
+/// path has the odd glitch (an xrun, a dropped frame), which lowers the share of power at
+/// the tone. 0.3 still separates a tone from silence (0) and from other tones (< 0.01).
+static PIPEWIRE: Mutex<()> = Mutex::new(());
+
+/// Fails (never skips) when the PipeWire null sinks are not there.
+fn require_pipewire() -> MutexGuard<'static, ()> {
+    let guard = PIPEWIRE.lock().unwrap_or_else(|p| p.into_inner());
+    let hint = "PipeWire with the null sinks is not up: run `eval \"$(scripts/pipewire-up.sh)\"` \
+                in this shell first (CI does)";
+    assert!(std::env::var_os("XDG_RUNTIME_DIR").is_some(), "XDG_RUNTIME_DIR is unset. {hint}");
+    let pactl = Command::new("pactl").arg("info").output();
+    assert!(pactl.is_ok_and(|o| o.status.success()), "`pactl info` fails. {hint}");
+    let outputs = media::output_device_names().expect("listing output devices");
+    let inputs = media::input_device_names().expect("listing input devices");
+    for (list, name) in
+        [(&outputs, "spk_a"), (&outputs, "spk_b"), (&inputs, "spk_a_monitor"), (&inputs, "spk_b_monitor")]
+    {
+        assert!(list.iter().any(|d| d == name), "ALSA device `{name}` missing from {list:?}. {hint}");
+    }
+    guard
+}
+
+#[test]
+fn tone_played_on_spk_a_is_heard_on_its_monitor() {
+    let _pw = require_pipewire();
+    let mut monitor =
+        media::start_source(&AudioInput::Device("spk_a_monitor".into())).expect("monitor of spk_a");
+    let mixer = Mixer::new();
+    let _talker = Talker::start("erin", 440.0, &mixer);
+    let sink = media::start_sink(&AudioOutput::Device("spk_a".into()), mixer.clone()).expect("spk_a");
+
+    collect(&mut monitor, 300); // start-up: the first buffers are silence
+    let heard = collect(&mut monitor, 1000);
+    assert!(tone_ratio(&heard, 440.0) > 0.3, "440 Hz ratio {}", tone_ratio(&heard, 440.0));
+    assert!(tone_ratio(&heard, 1000.0) < 0.01, "1000 Hz ratio {}", tone_ratio(&heard, 1000.0));
+    assert!(sink.stats().frames > 40, "{:?}", sink.stats());
+    assert!(sink.take_error().is_none());
+    sink.stop().expect("stop");
+}
+
+#[test]
+fn moving_the_sink_moves_the_sound() {
+    let _pw = require_pipewire();
+    let mut mon_a = media::start_source(&AudioInput::Device("spk_a_monitor".into())).expect("monitor a");
+    let mut mon_b = media::start_source(&AudioInput::Device("spk_b_monitor".into())).expect("monitor b");
+    let mixer = Mixer::new();
+    let _talker = Talker::start("frank", 440.0, &mixer);
+    let mut sink = media::start_sink(&AudioOutput::Device("spk_a".into()), mixer.clone()).expect("spk_a");
+
+    // Reads both monitors side by side for `ms`, keeping the two in step.
+    let listen =
+        |a: &mut media::AudioSource, b: &mut media::AudioSource, ms| (collect(a, ms), collect(b, ms));
+    listen(&mut mon_a, &mut mon_b, 300);
+    let (a, b) = listen(&mut mon_a, &mut mon_b, 600);
+    assert!(tone_ratio(&a, 440.0) > 0.3, "before the move spk_a plays: {}", tone_ratio(&a, 440.0));
+    assert!(rms(&b) < 0.001, "before the move spk_b is silent: rms {}", rms(&b));
+
+    let moved_at = Instant::now();
+    sink.set_output(&AudioOutput::Device("spk_b".into())).expect("move to spk_b");
+    assert_eq!(sink.output(), &AudioOutput::Device("spk_b".into()));
+    assert!(moved_at.elapsed() < Duration::from_secs(2));
+    // Drop what the monitors captured around the switch.
+    while mon_a.frames().try_recv().is_ok() {}
+    while mon_b.frames().try_recv().is_ok() {}
+    listen(&mut mon_a, &mut mon_b, 300);
+    let (a, b) = listen(&mut mon_a, &mut mon_b, 600);
+    assert!(tone_ratio(&b, 440.0) > 0.3, "after the move spk_b plays: {}", tone_ratio(&b, 440.0));
+    assert!(rms(&a) < 0.001, "after the move spk_a is silent: rms {}", rms(&a));
+
+    // A move to a device that does not exist fails and leaves the sound where it was.
+    let err = sink.set_output(&AudioOutput::Device("spk_nowhere".into())).expect_err("no such sink");
+    assert_eq!(err.code(), ErrorCode::DeviceMissing);
+    assert_eq!(sink.output(), &AudioOutput::Device("spk_b".into()));
+    sink.stop().expect("stop");
+}
