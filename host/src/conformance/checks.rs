@@ -879,6 +879,7 @@ fn commands_valid(ctx: &mut Ctx) -> Verdict {
     }
     let mut seen = BTreeSet::new();
     let mut undeclared = BTreeSet::new();
+    let mut unknown = BTreeSet::new();
     for (what, msg) in &messages {
         let reply = entry.handle(instance, msg);
         if reply.status != status::OK {
@@ -888,7 +889,8 @@ fn commands_valid(ctx: &mut Ctx) -> Verdict {
         let reply = expect_ok(&reply, what)?;
         for command in &reply.commands {
             if *command == Command::Unknown {
-                return Err(Outcome::failed(format!("{what}: emitted a command this host does not know")));
+                unknown.insert(what.clone());
+                continue;
             }
             seen.insert(command.name());
             if let Some(cap) = needs(command) {
@@ -899,11 +901,23 @@ fn commands_valid(ctx: &mut Ctx) -> Verdict {
         }
     }
     entry.destroy(instance);
+    let undeclared_text = undeclared.iter().cloned().collect::<Vec<_>>().join(", ");
+    if !unknown.is_empty() {
+        return Err(Outcome::failed(format!(
+            "emitted commands this host does not know, in answer to: {}{}",
+            unknown.into_iter().take(5).collect::<Vec<_>>().join(", "),
+            if undeclared.is_empty() {
+                String::new()
+            } else {
+                format!("; also undeclared: {undeclared_text}")
+            }
+        )));
+    }
     if !undeclared.is_empty() {
         return Ok(Outcome::warning(format!(
             "emits capability commands for capabilities it does not declare: {}; the host routes them to \
              whichever plugin provides them and fails them when none does",
-            undeclared.into_iter().collect::<Vec<_>>().join(", ")
+            undeclared_text
         )));
     }
     Ok(Outcome::passed(if seen.is_empty() {
