@@ -943,8 +943,8 @@ fn capability_commands(ctx: &mut Ctx) -> Verdict {
     let d = descriptor(&entry)?;
     let instance = create(ctx, &entry)?;
     let from = samples::user("alice");
-    let mut handled = Vec::new();
-    let mut lenient = Vec::new();
+    let mut handled = BTreeSet::new();
+    let mut lenient = BTreeSet::new();
     for cap in [Capability::Recording, Capability::Pip, Capability::AudioRouting] {
         let declared = d.capabilities.contains(&cap);
         for command in commands_for(cap) {
@@ -958,8 +958,12 @@ fn capability_commands(ctx: &mut Ctx) -> Verdict {
                         "declares {cap} but does not implement {name}: {e}"
                     )));
                 }
-                (true, _) => handled.push(name),
-                (false, None) => lenient.push(name),
+                (true, _) => {
+                    handled.insert(name);
+                }
+                (false, None) => {
+                    lenient.insert(name);
+                }
                 (false, Some(_)) => {}
             }
         }
@@ -968,13 +972,13 @@ fn capability_commands(ctx: &mut Ctx) -> Verdict {
     if !lenient.is_empty() {
         return Ok(Outcome::warning(format!(
             "claims to have carried out commands of capabilities it does not declare: {}",
-            lenient.join(", ")
+            lenient.into_iter().collect::<Vec<_>>().join(", ")
         )));
     }
     if handled.is_empty() {
         Ok(Outcome::passed("declares no command capability and refuses their commands"))
     } else {
-        Ok(Outcome::passed(format!("implements {}", handled.join(", "))))
+        Ok(Outcome::passed(format!("implements {}", handled.into_iter().collect::<Vec<_>>().join(", "))))
     }
 }
 
