@@ -161,8 +161,9 @@ pub struct SbPluginEntry {
     pub create: CreateFn,
     /// Handles one message.
     pub handle: HandleFn,
-    /// Receives media frames; null when the plugin does not want media.
-    pub media: Option<MediaFn>,
+    /// Receives media frames; null when the plugin does not want media. (Spelled out
+    /// rather than `Option<MediaFn>` so cbindgen emits a nullable function pointer.)
+    pub media: Option<unsafe extern "C" fn(instance: u64, frame: *const SbMediaFrame) -> i32>,
     /// Destroys an instance.
     pub destroy: DestroyFn,
     /// Frees a buffer the plugin returned.

@@ -9,11 +9,13 @@
 //! - [`rtc`]: the seam around the WebRTC library.
 //! - [`media`]: capture, codecs, mixing and playback.
 //! - [`render`]: renderers of the view model (PNG snapshots, the web UI).
+//! - [`conformance`]: the plugin conformance suite (`switchboard conformance`).
 //! - [`cli`]: one module per subcommand.
 
 pub mod bus;
 pub mod cli;
 pub mod config_file;
+pub mod conformance;
 pub mod listeners;
 pub mod loader;
 pub mod media;

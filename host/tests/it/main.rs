@@ -10,3 +10,5 @@ mod signaling;
 mod rtc;
 
 mod media;
+
+mod conformance;

@@ -1,0 +1,292 @@
+//! Conformance: shipped plugins pass, fixtures fail what they are built to fail, the
+//! generated template and the C plugin pass, and the C header is current.
+
+use std::path::{Path, PathBuf};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().expect("workspace root")
+}
+
+fn generate_header() -> String {
+    let root = workspace();
+    let config = cbindgen::Config::from_file(root.join("core/include/cbindgen.toml")).expect("cbindgen.toml");
+    let mut out = Vec::new();
+    cbindgen::Builder::new()
+        .with_config(config)
+        .with_src(root.join("core/src/abi.rs"))
+        .generate()
+        .expect("cbindgen generates the header")
+        .write(&mut out);
+    String::from_utf8(out).expect("utf-8 header")
+}
+
+#[test]
+fn c_header_is_current() {
+    let path = workspace().join("core/include/switchboard.h");
+    let fresh = generate_header();
+    if std::env::var_os("SWITCHBOARD_BLESS").is_some() {
+        std::fs::write(&path, &fresh).expect("writing the header");
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == fresh,
+        "core/include/switchboard.h is stale; regenerate it with \
+         SWITCHBOARD_BLESS=1 cargo test -p switchboard-host --test it c_header"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Running conformance
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The build's target profile directory (where `switchboard` and the plugins land).
+fn profile_dir() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_switchboard")).parent().expect("binary has a directory").to_owned()
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+/// Builds the plugin crates the tests load, once per test run, into this build's target dir.
+fn plugin(lib_name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let mut cmd = cargo();
+        cmd.current_dir(workspace()).arg("build");
+        for krate in ["event-log", "fixture-segfault", "fixture-hang", "fixture-thread-leak", "fixture-liar"]
+        {
+            cmd.args(["-p", krate]);
+        }
+        if profile_dir().file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("running cargo build for the plugins");
+        assert!(status.success(), "building the plugins failed");
+    });
+    let path = profile_dir().join(format!("lib{lib_name}.so"));
+    assert!(path.exists(), "{} was not built", path.display());
+    path
+}
+
+/// One conformance run, as JSON.
+struct Run {
+    success: bool,
+    report: serde_json::Value,
+}
+
+impl Run {
+    fn statuses(&self) -> BTreeMap<String, String> {
+        self.report["checks"]
+            .as_array()
+            .expect("checks array")
+            .iter()
+            .map(|c| {
+                (
+                    c["name"].as_str().expect("name").to_owned(),
+                    c["status"].as_str().expect("status").to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    fn status(&self, name: &str) -> String {
+        self.statuses().get(name).cloned().unwrap_or_else(|| panic!("no check {name} in {:#}", self.report))
+    }
+
+    fn message(&self, name: &str) -> String {
+        self.report["checks"]
+            .as_array()
+            .expect("checks array")
+            .iter()
+            .find(|c| c["name"] == name)
+            .and_then(|c| c["message"].as_str())
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    fn not_passing(&self) -> BTreeMap<String, String> {
+        self.statuses().into_iter().filter(|(_, s)| s != "passed" && s != "skipped").collect()
+    }
+}
+
+fn conformance(lib: &Path, extra: &[&str]) -> Run {
+    let output = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .arg("conformance")
+        .arg(lib)
+        .args(["--json", "--seed", "42"])
+        .args(extra)
+        .output()
+        .expect("running switchboard conformance");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!("report is not JSON ({e}): {stdout}\nstderr: {}", String::from_utf8_lossy(&output.stderr))
+    });
+    Run { success: output.status.success(), report }
+}
+
+fn check_count() -> usize {
+    switchboard_host::conformance::checks::ALL.len()
+}
+
+#[test]
+fn event_log_passes_every_check() {
+    let run = conformance(&plugin("event_log"), &["--settings", r#"{"path": "{tmp}/events.jsonl"}"#]);
+    assert!(run.not_passing().is_empty(), "event-log: {:#?}", run.not_passing());
+    assert!(run.success, "exit status must be success");
+    assert_eq!(run.report["summary"]["passed"].as_u64().expect("summary") as usize + 2, check_count());
+    assert_eq!(run.report["seed"], 42);
+}
+
+#[test]
+fn event_log_without_its_settings_fails_cleanly() {
+    let run = conformance(&plugin("event_log"), &["--only", "^every-event-kind$"]);
+    assert!(!run.success);
+    assert_eq!(run.status("every-event-kind"), "failed");
+    assert!(run.message("every-event-kind").contains("--settings"), "{}", run.message("every-event-kind"));
+}
+
+#[test]
+fn segfault_fixture_is_reported_crashed_and_the_run_goes_on() {
+    let run = conformance(&plugin("fixture_segfault"), &["--timeout-ms", "5000"]);
+    assert!(!run.success);
+    assert_eq!(run.status("every-event-kind"), "crashed");
+    assert!(run.message("every-event-kind").contains("SIGSEGV"), "{}", run.message("every-event-kind"));
+    assert_eq!(run.status("fuzz-events"), "crashed");
+    // The checks that never send button_pressed still pass, before and after the crashes.
+    for name in ["load-rtld-now", "descriptor-id", "create-destroy-repeated", "settings-unknown-key"] {
+        assert_eq!(run.status(name), "passed", "{name}");
+    }
+    assert_eq!(run.statuses().len(), check_count(), "every check reported");
+}
+
+#[test]
+fn hang_fixture_is_reported_timed_out_and_the_run_goes_on() {
+    let run = conformance(
+        &plugin("fixture_hang"),
+        &[
+            "--timeout-ms",
+            "700",
+            "--only",
+            "^(descriptor-id|every-event-kind|create-destroy-repeated|fuzz-events|misuse-destroy-twice)$",
+        ],
+    );
+    assert!(!run.success);
+    assert_eq!(run.status("every-event-kind"), "timed_out");
+    assert_eq!(run.status("fuzz-events"), "timed_out");
+    assert_eq!(run.status("create-destroy-repeated"), "passed");
+    assert_eq!(run.status("misuse-destroy-twice"), "passed", "the run goes on after a hang");
+    assert_eq!(run.report["summary"]["timed_out"], 2);
+}
+
+#[test]
+fn thread_leak_fixture_fails_threads_after_destroy() {
+    let run = conformance(
+        &plugin("fixture_thread_leak"),
+        &["--only", "^(threads-after-destroy|every-event-kind|descriptor-.*)$"],
+    );
+    assert!(!run.success);
+    assert_eq!(run.status("threads-after-destroy"), "failed");
+    assert!(
+        run.message("threads-after-destroy").contains("leaky-worker"),
+        "{}",
+        run.message("threads-after-destroy")
+    );
+    let others: Vec<_> = run.not_passing().into_keys().filter(|n| n != "threads-after-destroy").collect();
+    assert!(others.is_empty(), "only the thread check fails: {others:?}");
+}
+
+#[test]
+fn liar_fixture_is_caught_in_each_lie() {
+    let run = conformance(&plugin("fixture_liar"), &[]);
+    assert!(!run.success);
+    let expected: BTreeMap<String, String> = [
+        ("descriptor-id", "failed"),
+        ("descriptor-version", "failed"),
+        ("commands-valid", "failed"),
+        ("capability-commands", "failed"),
+        ("settings-unknown-key", "warning"),
+    ]
+    .into_iter()
+    .map(|(a, b)| (a.to_owned(), b.to_owned()))
+    .collect();
+    assert_eq!(run.not_passing(), expected);
+    assert!(run.message("commands-valid").contains("start_recording"), "{}", run.message("commands-valid"));
+}
+
+#[test]
+fn a_seed_reproduces_the_same_fuzz_run() {
+    let lib = plugin("fixture_liar");
+    let a = conformance(&lib, &["--only", "^fuzz-events$"]);
+    let b = conformance(&lib, &["--only", "^fuzz-events$"]);
+    assert_eq!(a.message("fuzz-events"), b.message("fuzz-events"));
+    assert!(a.message("fuzz-events").contains("seed 42"));
+}
+
+#[test]
+fn text_output_ends_with_a_summary_line() {
+    let output = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["conformance", "--only", "^descriptor-", "--skip", "stable"])
+        .arg(plugin("fixture_liar"))
+        .output()
+        .expect("running switchboard conformance");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let last = stdout.lines().last().unwrap_or_default();
+    assert_eq!(last, "4 passed, 2 failed, 0 crashed, 0 timed out, 0 skipped, 0 warnings", "{stdout}");
+    assert!(!stdout.contains("descriptor-stable"));
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--seed"), "a failure names the seed");
+}
+
+#[test]
+fn c_plugin_passes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let lib = dir.path().join("libc_hello.so");
+    let root = workspace();
+    let status = Command::new("cc")
+        .args(["-shared", "-fPIC", "-fvisibility=hidden", "-O2", "-Wall", "-Wextra", "-Werror", "-I"])
+        .arg(root.join("core/include"))
+        .arg(root.join("plugins/c-hello/hello.c"))
+        .arg("-o")
+        .arg(&lib)
+        .arg("-lpthread")
+        .status()
+        .expect("running cc");
+    assert!(status.success(), "cc failed to build plugins/c-hello");
+    let run = conformance(&lib, &[]);
+    assert!(run.not_passing().is_empty(), "c-hello: {:#?}", run.not_passing());
+    assert!(run.success);
+}
+
+#[test]
+fn generated_template_plugin_builds_tests_and_passes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let krate = dir.path().join("hello-template");
+    let status = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["new-plugin", "hello-template", "--dir"])
+        .arg(&krate)
+        .arg("--core-path")
+        .arg(workspace().join("core"))
+        .status()
+        .expect("running switchboard new-plugin");
+    assert!(status.success());
+    // The workspace's lock file pins the same dependency versions (no network needed), and
+    // a target dir of its own beside ours keeps the compiled dependencies between runs.
+    std::fs::copy(workspace().join("Cargo.lock"), krate.join("Cargo.lock")).expect("copying Cargo.lock");
+    let target = profile_dir().parent().expect("target dir").join("template-check");
+    for args in [&["test", "--offline", "--quiet"][..], &["build", "--offline", "--quiet"][..]] {
+        let status = cargo()
+            .current_dir(&krate)
+            .args(args)
+            .env("CARGO_TARGET_DIR", &target)
+            .status()
+            .expect("running cargo in the generated crate");
+        assert!(status.success(), "cargo {args:?} failed in the generated crate");
+    }
+    let run = conformance(&target.join("debug/libhello_template.so"), &[]);
+    assert!(run.not_passing().is_empty(), "template: {:#?}", run.not_passing());
+    assert!(run.success);
+}
