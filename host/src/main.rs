@@ -53,9 +53,13 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-/// Logs go to stderr, filtered by `RUST_LOG` (default: warnings and errors).
+/// Logs go to stderr, filtered by `RUST_LOG`. The default shows our warnings and errors,
+/// and only errors of the WebRTC library, whose warnings on every normal close would drown
+/// ours.
 fn init_tracing() {
+    const DEFAULT: &str = "warn,webrtc=error,webrtc_ice=error,webrtc_dtls=error,webrtc_srtp=error,\
+                           webrtc_mdns=error,webrtc_sctp=error,webrtc_data=error";
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }

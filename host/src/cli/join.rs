@@ -1,10 +1,214 @@
-//! `switchboard join`.
+//! `switchboard join`: a headless participant for scripts, bots and tests.
+//!
+//! Writes every event it receives as one JSON object per line (`--events`, stdout when
+//! omitted), runs a `--script` of timed actions, and writes a `--stats` file at exit. It
+//! ends on its own after `--duration`, when the session ends (by script, idle timeout,
+//! `call_ended` or failure), or on SIGINT/SIGTERM; it exits non-zero when it could not join.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use switchboard_core::script::Script;
+use switchboard_core::{Command, Event};
+
+use crate::listeners::FnListener;
+use crate::session::output::EventLines;
+use crate::session::participant::{self, Credentials};
 
 /// Arguments of `switchboard join`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The signaling server.
+    #[arg(long, default_value = "ws://127.0.0.1:7700")]
+    pub server: String,
+    /// The server's API key (with --user): create the user's tokens here.
+    #[arg(long, env = "SWITCHBOARD_API_KEY")]
+    pub api_key: Option<String>,
+    /// The user id to join as (with --api-key).
+    #[arg(long)]
+    pub user: Option<String>,
+    /// The display name (defaults to the user id).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// An avatar URL.
+    #[arg(long, default_value = "")]
+    pub avatar: String,
+    /// A user auth token (instead of --api-key and --user).
+    #[arg(long)]
+    pub auth_token: Option<String>,
+    /// A call token (instead of generating one).
+    #[arg(long)]
+    pub token: Option<String>,
+    /// The session to join.
+    #[arg(long)]
+    pub session: String,
+    /// The participant's config (call settings, media, plugins).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// A TOML script of timed actions.
+    #[arg(long)]
+    pub script: Option<PathBuf>,
+    /// Leave after this many seconds.
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Where event lines go (stdout when omitted).
+    #[arg(long)]
+    pub events: Option<PathBuf>,
+    /// Where the stats JSON goes at exit.
+    #[arg(long)]
+    pub stats: Option<PathBuf>,
+    /// Stay in the session after `call_ended` (by default the participant ends its session
+    /// then, as the seed tells apps to).
+    #[arg(long)]
+    pub stay_after_call_ended: bool,
+}
+
+impl Args {
+    fn credentials(&self) -> anyhow::Result<Credentials> {
+        if let Some(token) = &self.token {
+            return Ok(Credentials::CallToken(token.clone()));
+        }
+        if let Some(token) = &self.auth_token {
+            return Ok(Credentials::AuthToken(token.clone()));
+        }
+        match (&self.api_key, &self.user) {
+            (Some(key), Some(uid)) => Ok(Credentials::ApiKey {
+                key: key.clone(),
+                uid: uid.clone(),
+                name: self.name.clone().unwrap_or_else(|| uid.clone()),
+                avatar: self.avatar.clone(),
+            }),
+            _ => anyhow::bail!("give --token, --auth-token, or --api-key with --user"),
+        }
+    }
+}
 
 /// Runs `switchboard join`.
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    Err(super::not_built("join", 3))
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let system = actix::System::new();
+    let result = system.block_on(join(args));
+    // The bus's threads live in the system; it stops with this process.
+    actix::System::current().stop();
+    result
+}
+
+async fn join(args: Args) -> anyhow::Result<()> {
+    // Everything that can be wrong with the input is checked before anything starts.
+    let credentials = args.credentials()?;
+    let (config, _) = participant::load_config(args.config.as_deref())?;
+    let script = match &args.script {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading script {}", path.display()))?;
+            Script::from_toml_str(&text, &path.display().to_string())?
+        }
+        None => Script::default(),
+    };
+    let out: Box<dyn Write + Send> = match &args.events {
+        Some(path) => {
+            Box::new(File::create(path).with_context(|| format!("creating events file {}", path.display()))?)
+        }
+        None => Box::new(std::io::stdout()),
+    };
+    let lines = Arc::new(Mutex::new(EventLines::new(out)));
+
+    let bus = participant::start_bus(&config)?;
+    let call_ended = Arc::new(tokio::sync::Notify::new());
+    {
+        let lines = Arc::clone(&lines);
+        let call_ended = Arc::clone(&call_ended);
+        bus.add_listener(
+            "join-events",
+            Arc::new(FnListener(move |event: &Event| {
+                let mut lines = lines.lock().unwrap_or_else(PoisonError::into_inner);
+                if let Err(e) = lines.write(event) {
+                    tracing::error!("writing an event line: {e}");
+                }
+                if matches!(event, Event::CallEnded) {
+                    call_ended.notify_one();
+                }
+            })),
+        )
+        .context("registering the event writer")?;
+    }
+
+    let token = participant::call_token(&args.server, &credentials, &args.session).await?;
+    let session =
+        match participant::start_session(&args.server, token, &args.session, config, bus.clone()).await {
+            Ok(session) => session,
+            Err(e) => {
+                bus.shutdown().await;
+                return Err(e);
+            }
+        };
+
+    let script_runner = {
+        let bus = bus.clone();
+        async move {
+            let start = tokio::time::Instant::now();
+            for step in script.steps {
+                tokio::time::sleep_until(start + Duration::from_millis(step.at_ms)).await;
+                let name = step.command.name();
+                // A failed step is reported on the bus (the events file shows it) and the
+                // script goes on, as an app's button press would.
+                if let Err(e) = bus.command(step.command).await {
+                    tracing::warn!("script step {name} at {} ms failed: {e}", step.at_ms);
+                    bus.publish(Event::error(&e));
+                }
+            }
+            std::future::pending::<()>().await;
+        }
+    };
+    let duration = async {
+        match args.duration {
+            Some(secs) => tokio::time::sleep(Duration::from_secs_f64(secs.max(0.0))).await,
+            None => std::future::pending().await,
+        }
+    };
+    let stay = args.stay_after_call_ended;
+    let after_call_ended = async {
+        if stay {
+            std::future::pending::<()>().await;
+        }
+        call_ended.notified().await;
+    };
+
+    tokio::select! {
+        () = session.finished() => {}
+        () = script_runner => {}
+        () = duration => {}
+        () = after_call_ended => {}
+        () = shutdown_signal() => {}
+    }
+    if !session.is_finished() {
+        // Ending an already-ended session is the only failure here, and harmless.
+        let _ = session.command(Command::EndSession).await;
+        session.finished().await;
+    }
+    bus.flush().await;
+    if let Some(path) = &args.stats {
+        let report = session.stats();
+        let json = serde_json::to_vec_pretty(&report).context("encoding stats")?;
+        std::fs::write(path, json).with_context(|| format!("writing stats {}", path.display()))?;
+    }
+    bus.shutdown().await;
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    else {
+        // Without signal handlers the process still ends by --duration or the session.
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
 }

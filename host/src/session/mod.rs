@@ -1,7 +1,13 @@
 //! Call sessions: `startSession(token, settings)` to `endSession()`.
 //!
 //! - [`semantics`]: the seed's event rules as a pure state machine.
+//! - [`runtime`]: [`Session`], the running call (signaling, WebRTC mesh, audio, bus).
+//! - [`participant`]: config, plugins, bus and token for one participant process.
 //! - [`output`]: event lines and the stats file of headless participants.
 
 pub mod output;
+pub mod participant;
+pub mod runtime;
 pub mod semantics;
+
+pub use runtime::{Session, SessionOptions};

@@ -59,7 +59,11 @@ pub async fn call_token(server: &str, credentials: &Credentials, session_id: &st
         Credentials::CallToken(token) => return Ok(token.clone()),
         Credentials::AuthToken(token) => token.clone(),
         Credentials::ApiKey { key, uid, name, avatar } => {
-            client.create_user(key, uid, name, avatar).await.with_context(|| format!("creating user {uid}"))?.auth_token
+            client
+                .create_user(key, uid, name, avatar)
+                .await
+                .with_context(|| format!("creating user {uid}"))?
+                .auth_token
         }
     };
     let token = client

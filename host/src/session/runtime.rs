@@ -153,8 +153,9 @@ impl Session {
         let mixer = Mixer::new();
         let sink = media::start_sink(&options.config.media.audio_output, mixer.clone())
             .map_err(|e| CallsException::new(e.code(), format!("opening audio output: {e}")))?;
-        let encoder = OpusEncoder::new()
-            .map_err(|e| CallsException::new(ErrorCode::SdkInitError, format!("creating the Opus encoder: {e}")))?;
+        let encoder = OpusEncoder::new().map_err(|e| {
+            CallsException::new(ErrorCode::SdkInitError, format!("creating the Opus encoder: {e}"))
+        })?;
 
         let client = SignalingClient::new(&options.server).map_err(client_exception)?;
         let (joined, room, room_events) =
@@ -338,7 +339,11 @@ impl SessionTask {
 
     fn broadcast(&self, change: StateChange) {
         if let Err(e) = self.room.change_state(change) {
-            self.error(ErrorCode::SignalingLost, format!("telling the room a state change: {e}"), String::new());
+            self.error(
+                ErrorCode::SignalingLost,
+                format!("telling the room a state change: {e}"),
+                String::new(),
+            );
         }
     }
 
@@ -362,11 +367,16 @@ impl SessionTask {
                         }
                     }
                 });
-                self.links.insert(user.resource.clone(), Peer { user: user.clone(), link: Arc::clone(&link) });
+                self.links
+                    .insert(user.resource.clone(), Peer { user: user.clone(), link: Arc::clone(&link) });
                 Some(link)
             }
             Err(e) => {
-                self.error(ErrorCode::PeerConnectionFailed, format!("creating a link to {}: {e}", user.uid), user.uid.clone());
+                self.error(
+                    ErrorCode::PeerConnectionFailed,
+                    format!("creating a link to {}: {e}", user.uid),
+                    user.uid.clone(),
+                );
                 None
             }
         }
@@ -376,7 +386,11 @@ impl SessionTask {
         let Some(link) = self.new_link(&user).await else { return };
         match link.create_offer().await {
             Ok(offer) => self.signal(&user, offer),
-            Err(e) => self.error(ErrorCode::PeerConnectionFailed, format!("offering to {}: {e}", user.uid), user.uid),
+            Err(e) => self.error(
+                ErrorCode::PeerConnectionFailed,
+                format!("offering to {}: {e}", user.uid),
+                user.uid,
+            ),
         }
     }
 
@@ -419,7 +433,11 @@ impl SessionTask {
             }
         };
         if let Err(e) = result {
-            self.error(ErrorCode::PeerConnectionFailed, format!("negotiating with {}: {e}", from.uid), from.uid);
+            self.error(
+                ErrorCode::PeerConnectionFailed,
+                format!("negotiating with {}: {e}", from.uid),
+                from.uid,
+            );
         }
     }
 
@@ -444,9 +462,13 @@ impl SessionTask {
             ServerMessage::Signal { from, payload } => self.on_signal(from, payload).await,
             ServerMessage::StateChanged { user, change } => {
                 let events = match change {
-                    StateChange::MuteChanged { muted } => self.semantics.remote_muted(user.clone(), user, muted),
+                    StateChange::MuteChanged { muted } => {
+                        self.semantics.remote_muted(user.clone(), user, muted)
+                    }
                     StateChange::VideoPaused { paused } => vec![Event::UserVideoPaused { user, paused }],
-                    StateChange::RecordingChanged { started } => self.semantics.recording_changed(started, user),
+                    StateChange::RecordingChanged { started } => {
+                        self.semantics.recording_changed(started, user)
+                    }
                     _ => Vec::new(),
                 };
                 self.publish_all(events);
@@ -476,7 +498,11 @@ impl SessionTask {
                         let decoder = match OpusDecoder::new() {
                             Ok(decoder) => decoder,
                             Err(e) => {
-                                self.error(ErrorCode::Error, format!("creating an Opus decoder: {e}"), user.uid);
+                                self.error(
+                                    ErrorCode::Error,
+                                    format!("creating an Opus decoder: {e}"),
+                                    user.uid,
+                                );
                                 return;
                             }
                         };
@@ -533,7 +559,11 @@ impl SessionTask {
     }
 
     async fn signaling_lost(&mut self) {
-        self.error(ErrorCode::SignalingLost, "the connection to the signaling server was lost".to_owned(), String::new());
+        self.error(
+            ErrorCode::SignalingLost,
+            "the connection to the signaling server was lost".to_owned(),
+            String::new(),
+        );
         let events = self.semantics.fail();
         self.publish_all(events);
         self.shutdown().await;
@@ -579,7 +609,10 @@ impl SessionTask {
             Command::PauseVideo { .. } | Command::SwitchCamera | Command::SwitchToVideoCall => {
                 Err(CallsException::new(
                     ErrorCode::NotImplemented,
-                    format!("`{}` needs the video pipeline, which this build does not have yet", command.name()),
+                    format!(
+                        "`{}` needs the video pipeline, which this build does not have yet",
+                        command.name()
+                    ),
                 ))
             }
             other => Err(CallsException::new(
@@ -626,7 +659,11 @@ async fn decode_audio(
         match decoder.decode(&frame.data) {
             Ok(pcm) => {
                 counters.audio_frames_decoded.add(1);
-                stats.first_remote_audio.lock().unwrap_or_else(PoisonError::into_inner).get_or_insert_with(Instant::now);
+                stats
+                    .first_remote_audio
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .get_or_insert_with(Instant::now);
                 mixer.push(&uid, pcm);
             }
             Err(e) => tracing::debug!(uid, "undecodable audio packet: {e}"),

@@ -2,13 +2,10 @@
 
 mod bus;
 mod cli_foundation;
+mod conformance;
 mod fixtures;
 mod listeners;
-mod plugin_loading;
-mod signaling;
-
-mod rtc;
-
 mod media;
-
-mod conformance;
+mod plugin_loading;
+mod rtc;
+mod signaling;
