@@ -11,7 +11,8 @@ use switchboard_core::ErrorCode;
 use switchboard_core::config::{AudioInput, AudioOutput};
 use switchboard_host::media::analysis::{rms, tone_ratio};
 use switchboard_host::media::{
-    self, AudioFormat, JitterConfig, MediaError, Mixer, MuteGate, OpusDecoder, OpusEncoder,
+    self, AudioFormat, Capture, JitterConfig, MediaError, Mixer, MuteGate, OpusDecoder, OpusEncoder,
+    RemoteAudio,
 };
 
 /// Reads `ms` milliseconds of frames from a running source.
@@ -157,6 +158,34 @@ fn mute_gate_reports_changes_once() {
     let other = gate.clone();
     assert!(other.set_muted(false));
     assert!(!gate.is_muted(), "clones share the switch");
+}
+
+#[tokio::test]
+async fn muted_capture_sends_nothing_until_unmuted() {
+    let gate = MuteGate::new(true); // start_with_audio_muted
+    let mut capture = Capture::start(&AudioInput::Tone(440.0), gate.clone()).expect("capture");
+    let waited = tokio::time::timeout(Duration::from_millis(300), capture.next_packet()).await;
+    assert!(waited.is_err(), "a muted capture hands out no packet");
+    assert_eq!(capture.packets_sent(), 0);
+    assert!(capture.muted_frames() >= 10, "frames were captured and dropped: {}", capture.muted_frames());
+
+    assert!(gate.set_muted(false));
+    let mixer = Mixer::new();
+    let mut remote = RemoteAudio::new("alice", mixer.clone()).expect("remote");
+    let mut heard = Vec::new();
+    for _ in 0..20 {
+        let packet = capture.next_packet().await.expect("source runs").expect("encodes");
+        remote.receive(&packet.packet).expect("decodes");
+        heard.extend(mixer.mix_next());
+    }
+    assert_eq!((capture.packets_sent(), remote.packets()), (20, 20));
+    assert!(tone_ratio(&heard[9600..], 440.0) > 0.8, "ratio {}", tone_ratio(&heard[9600..], 440.0));
+    remote.lost().expect("concealment");
+
+    // The remote leaving takes them out of the mix.
+    assert_eq!(mixer.participants(), ["alice"]);
+    drop(remote);
+    assert!(mixer.participants().is_empty());
 }
 
 #[test]
