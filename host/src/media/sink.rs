@@ -82,13 +82,22 @@ impl AudioSink {
     /// Moves playback to another output, mid-call (audio routing). The new output is opened
     /// before the old one is closed: if it cannot be opened, the error names it and playback
     /// stays where it was.
+    /// Moving to the output already in use does nothing (reopening a WAV path would
+    /// truncate the file being written).
     pub fn set_output(&mut self, output: &AudioOutput) -> Result<(), MediaError> {
+        if *output == self.output && self.running.is_some() {
+            return Ok(());
+        }
         let prepared = prepare(output, &self.counters)?;
-        let old = self.halt();
+        if let Err(e) = self.halt() {
+            // The move itself succeeds; the old output's trouble (say, finalizing its WAV
+            // file) is no reason to keep the call on it.
+            tracing::warn!("closing audio output {}: {e}", self.output);
+        }
         let running = launch(prepared, output, self.mixer.clone(), Arc::clone(&self.counters))?;
         self.running = Some(running);
         self.output = output.clone();
-        old
+        Ok(())
     }
 
     /// Counters since the sink started.

@@ -214,6 +214,30 @@ fn wav_sink_writes_a_valid_file_even_before_it_is_closed() {
 }
 
 #[test]
+fn sink_moves_between_wav_files_and_finalizes_both() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (first, second) = (dir.path().join("first.wav"), dir.path().join("second.wav"));
+    let mixer = Mixer::new();
+    let _talker = Talker::start("gina", 440.0, &mixer);
+    let mut sink = media::start_sink(&AudioOutput::Wav(first.clone()), mixer.clone()).expect("wav sink");
+    thread::sleep(Duration::from_millis(600));
+    sink.set_output(&AudioOutput::Wav(second.clone())).expect("move");
+    sink.set_output(&AudioOutput::Wav(second.clone())).expect("same output: no-op");
+    thread::sleep(Duration::from_millis(600));
+    drop(sink); // dropping finalizes too
+    for path in [first, second] {
+        let samples: Vec<i16> = hound::WavReader::open(&path)
+            .expect("valid file")
+            .into_samples::<i16>()
+            .collect::<Result<_, _>>()
+            .expect("samples");
+        assert!(samples.len() >= 20 * AudioFormat::FRAME_SAMPLES, "{}: {}", path.display(), samples.len());
+        let tail = &samples[samples.len() - 9600..];
+        assert!(tone_ratio(tail, 440.0) > 0.7, "{}: ratio {}", path.display(), tone_ratio(tail, 440.0));
+    }
+}
+
+#[test]
 fn wav_source_loops_and_resamples() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("in.wav");
