@@ -1,17 +1,19 @@
 //! The two ends the session plugs into its tracks: [`Capture`] (local source -> mute gate
 //! -> Opus packets to send) and [`RemoteAudio`] (one remote's packets -> decoder -> mixer).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use switchboard_core::config::AudioInput;
 
-use super::{AudioSource, MediaError, Mixer, MuteGate, OpusDecoder, OpusEncoder, start_source};
+use super::{AudioFormat, AudioSource, MediaError, Mixer, MuteGate, OpusDecoder, OpusEncoder, start_source};
 
 /// One Opus packet (20 ms) ready for the outgoing track.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EncodedAudio {
     /// The Opus packet.
     pub packet: Vec<u8>,
+    /// How much audio it carries (always 20 ms); advances the RTP clock.
+    pub duration: Duration,
     /// When its frame was captured (see [`super::AudioFrame::captured_at`]).
     pub captured_at: Instant,
 }
@@ -66,7 +68,7 @@ impl Capture {
         }
         let packet = self.encoder.encode(&frame.samples).map(|packet| {
             self.sent += 1;
-            EncodedAudio { packet, captured_at: frame.captured_at }
+            EncodedAudio { packet, duration: AudioFormat::FRAME_DURATION, captured_at: frame.captured_at }
         });
         Some(packet)
     }
@@ -106,12 +108,25 @@ pub struct RemoteAudio {
     mixer: Mixer,
     packets: u64,
     concealed: u64,
+    /// RTP sequence number of the last packet decoded, for loss and reorder detection.
+    last_sequence: Option<u16>,
 }
+
+/// Gaps longer than this (in packets) are a restart, not loss: concealing a second of
+/// audio would only delay the real packets behind it.
+const MAX_CONCEALED_GAP: u16 = 5;
 
 impl RemoteAudio {
     /// A decoder for participant `uid` feeding `mixer`.
     pub fn new(uid: impl Into<String>, mixer: Mixer) -> Result<Self, MediaError> {
-        Ok(Self { uid: uid.into(), decoder: OpusDecoder::new()?, mixer, packets: 0, concealed: 0 })
+        Ok(Self {
+            uid: uid.into(),
+            decoder: OpusDecoder::new()?,
+            mixer,
+            packets: 0,
+            concealed: 0,
+            last_sequence: None,
+        })
     }
 
     /// Decodes one received packet into the mix.
@@ -120,6 +135,27 @@ impl RemoteAudio {
         self.packets += 1;
         self.mixer.push(&self.uid, pcm);
         Ok(())
+    }
+
+    /// Decodes a packet carrying RTP sequence number `sequence`: a gap of up to five
+    /// packets is concealed first, and a packet older than the last one decoded (late or
+    /// duplicated) is dropped, since its slot in the mix has passed. Returns whether it
+    /// was decoded.
+    pub fn receive_sequenced(&mut self, sequence: u16, packet: &[u8]) -> Result<bool, MediaError> {
+        if let Some(last) = self.last_sequence {
+            let ahead = sequence.wrapping_sub(last);
+            if ahead == 0 || ahead > u16::MAX / 2 {
+                return Ok(false);
+            }
+            if ahead - 1 <= MAX_CONCEALED_GAP {
+                for _ in 1..ahead {
+                    self.lost()?;
+                }
+            }
+        }
+        self.last_sequence = Some(sequence);
+        self.receive(packet)?;
+        Ok(true)
     }
 
     /// Fills in for a packet that never arrived (a gap in sequence numbers).
