@@ -18,7 +18,10 @@
 #     else in the file is kept.
 #
 # Daemons run in the background with their logs in $SWITCHBOARD_AUDIO_STATE (default
-# $XDG_RUNTIME_DIR/switchboard-audio). scripts/pipewire-down.sh stops them.
+# $XDG_RUNTIME_DIR/switchboard-audio). scripts/pipewire-down.sh stops them. A sound server
+# that already answers in $XDG_RUNTIME_DIR (a desktop session) is used instead of starting
+# one. $ASOUNDRC overrides the file written (only useful to test this script: ALSA itself
+# reads ~/.asoundrc).
 set -euo pipefail
 
 SINKS=("$@")
@@ -72,45 +75,55 @@ alive() {
     [ -n "$pid" ] && [ -d "/proc/$pid" ] && grep -q "$2" "/proc/$pid/comm" 2>/dev/null
 }
 
-# 3. A session bus at a fixed address in the runtime dir (wireplumber needs one).
-BUS="$XDG_RUNTIME_DIR/bus"
-export DBUS_SESSION_BUS_ADDRESS="unix:path=$BUS"
-if ! alive "$STATE/dbus.pid" dbus-daemon; then
-    rm -f "$BUS"
-    log "starting dbus-daemon"
-    dbus-daemon --session --fork --address="$DBUS_SESSION_BUS_ADDRESS" \
-        --print-pid >"$STATE/dbus.pid"
-fi
-
-# start NAME: run daemon NAME in the background (its own session, so it outlives this
-# script and a Ctrl-C in the calling shell), unless our earlier copy still runs.
-start() {
-    local name="$1"
-    if alive "$STATE/$name.pid" "$name"; then
-        return
+start_daemons() {
+    # A session bus at a fixed address in the runtime dir (wireplumber needs one).
+    BUS="$XDG_RUNTIME_DIR/bus"
+    export DBUS_SESSION_BUS_ADDRESS="unix:path=$BUS"
+    if ! alive "$STATE/dbus.pid" dbus-daemon; then
+        rm -f "$BUS"
+        log "starting dbus-daemon"
+        dbus-daemon --session --fork --address="$DBUS_SESSION_BUS_ADDRESS" \
+            --print-pid >"$STATE/dbus.pid"
     fi
-    log "starting $name"
-    setsid "$name" >"$STATE/$name.log" 2>&1 </dev/null &
-    echo $! >"$STATE/$name.pid"
+
+    # start NAME: run daemon NAME in the background (its own session, so it outlives this
+    # script and a Ctrl-C in the calling shell), unless our earlier copy still runs.
+    start() {
+        local name="$1"
+        if alive "$STATE/$name.pid" "$name"; then
+            return
+        fi
+        log "starting $name"
+        setsid "$name" >"$STATE/$name.log" 2>&1 </dev/null &
+        echo $! >"$STATE/$name.pid"
+    }
+
+    start pipewire
+    # wireplumber and pipewire-pulse connect to pipewire's socket; wait for it first.
+    for _ in $(seq 100); do
+        [ -S "$XDG_RUNTIME_DIR/pipewire-0" ] && break
+        sleep 0.05
+    done
+    start wireplumber
+    start pipewire-pulse
+
+    for i in $(seq 200); do
+        if pactl info >/dev/null 2>&1; then break; fi
+        if [ "$i" -eq 200 ]; then
+            log "pactl info still fails after 10 s; logs are in $STATE"
+            exit 1
+        fi
+        sleep 0.05
+    done
 }
 
-start pipewire
-# wireplumber and pipewire-pulse connect to pipewire's socket; wait for it first.
-for _ in $(seq 100); do
-    [ -S "$XDG_RUNTIME_DIR/pipewire-0" ] && break
-    sleep 0.05
-done
-start wireplumber
-start pipewire-pulse
-
-for i in $(seq 200); do
-    if pactl info >/dev/null 2>&1; then break; fi
-    if [ "$i" -eq 200 ]; then
-        log "pactl info still fails after 10 s; logs are in $STATE"
-        exit 1
-    fi
-    sleep 0.05
-done
+# 3. The daemons. A sound server that already answers (a desktop session, or our own from
+# an earlier run) is used as it is.
+if pactl info >/dev/null 2>&1 && ! alive "$STATE/pipewire.pid" pipewire; then
+    log "a sound server already answers in $XDG_RUNTIME_DIR; using it"
+else
+    start_daemons
+fi
 
 # 4. Null sinks, each created once.
 existing="$(pactl list short sinks | cut -f2)"
@@ -162,5 +175,7 @@ mv "$tmp" "$ASOUNDRC"
 
 log "ready: sinks $(echo $all_sinks | tr '\n' ' ')(ALSA devices in $ASOUNDRC)"
 echo "export XDG_RUNTIME_DIR=$XDG_RUNTIME_DIR"
-echo "export DBUS_SESSION_BUS_ADDRESS=$DBUS_SESSION_BUS_ADDRESS"
+if [ -n "${DBUS_SESSION_BUS_ADDRESS:-}" ]; then
+    echo "export DBUS_SESSION_BUS_ADDRESS=$DBUS_SESSION_BUS_ADDRESS"
+fi
 echo "export PULSE_SERVER=unix:$XDG_RUNTIME_DIR/pulse/native"

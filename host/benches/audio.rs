@@ -3,7 +3,8 @@
 //!
 //! Run: `eval "$(scripts/pipewire-up.sh)" && cargo bench -p switchboard-host --bench audio`.
 //! `SWITCHBOARD_BENCH_CLICKS=N` sets how many clicks the latency part times (default 40);
-//! `SWITCHBOARD_BENCH_CLICKS=0` skips it.
+//! `SWITCHBOARD_BENCH_CLICKS=0` skips it; `SWITCHBOARD_BENCH_DEPTH=N` caps the jitter buffer
+//! at N frames instead of the default.
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,7 +15,7 @@ use std::time::{Duration, Instant};
 use criterion::Criterion;
 use switchboard_core::config::{AudioInput, AudioOutput};
 use switchboard_host::media::analysis::ClickDetector;
-use switchboard_host::media::{self, AudioFormat, Mixer, OpusDecoder, OpusEncoder};
+use switchboard_host::media::{self, AudioFormat, JitterConfig, Mixer, OpusDecoder, OpusEncoder};
 
 /// A voice-like test signal: two partials with a slow vibrato and some noise, so Opus
 /// works about as hard as on speech (a pure tone is cheaper to encode).
@@ -91,7 +92,11 @@ fn mouth_to_ear(clicks: usize) {
     let outputs = media::output_device_names().expect("listing devices");
     assert!(outputs.iter().any(|d| d == "spk_a"), "no ALSA device spk_a: {hint}");
 
-    let mixer = Mixer::new();
+    let depth = std::env::var("SWITCHBOARD_BENCH_DEPTH").ok().and_then(|v| v.parse().ok());
+    let mixer = match depth {
+        Some(max_depth) => Mixer::with_config(JitterConfig { prefill: 1, max_depth }),
+        None => Mixer::new(),
+    };
     let mut monitor = media::start_source(&AudioInput::Device("spk_a_monitor".into()))
         .unwrap_or_else(|e| panic!("{e}: {hint}"));
     let sink = media::start_sink(&AudioOutput::Device("spk_a".into()), mixer.clone())
@@ -153,7 +158,11 @@ fn mouth_to_ear(clicks: usize) {
         latencies[0],
         latencies[latencies.len() - 1],
     );
-    println!("  sink {stats:?}; jitter buffer {remote:?}; monitor xruns {}", monitor.xruns());
+    println!(
+        "  sink {stats:?}; jitter buffer {remote:?}; monitor xruns {}, device delay {:?}",
+        monitor.xruns(),
+        monitor.device_delay()
+    );
 }
 
 fn main() {

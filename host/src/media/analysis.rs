@@ -3,17 +3,19 @@
 
 use super::AudioFormat;
 
-/// Samples per Goertzel block: 100 ms, a bin width of 10 Hz.
-const BLOCK: usize = AudioFormat::SAMPLE_RATE as usize / 10;
+/// Samples per Goertzel block: 25 ms, a bin width of 40 Hz (tones at multiples of 40 Hz,
+/// like 440 and 1000, fit whole cycles). Short blocks keep a glitch from spoiling more
+/// than the block it falls in.
+const BLOCK: usize = AudioFormat::SAMPLE_RATE as usize / 40;
 
 /// Power of `samples` at `hz` relative to their total power, 0..1.
 ///
 /// Goertzel's algorithm evaluates one DFT bin; divided by the signal's energy it says what
 /// share of the signal sits at that frequency, independent of level. It runs over blocks of
-/// 100 ms (bin width 10 Hz) whose powers are summed: audio that went through a device has
-/// the odd dropped or repeated buffer, and one coherent bin over seconds would let the
-/// phase jumps at those seams cancel the tone out. A pure tone at `hz` gives close to 1,
-/// silence 0. Windows shorter than a block are analysed whole.
+/// 25 ms whose powers are summed: audio that went through a device has the odd dropped or
+/// repeated buffer, and one coherent bin over seconds would let the phase jumps at those
+/// seams cancel the tone out. A pure tone at `hz` gives close to 1, silence 0, a tone
+/// 100 Hz or more away close to 0. Windows shorter than a block are analysed whole.
 pub fn tone_ratio(samples: &[i16], hz: f32) -> f32 {
     let energy: f64 = samples.iter().map(|&x| f64::from(x) * f64::from(x)).sum();
     if energy == 0.0 {

@@ -94,11 +94,12 @@ pub(crate) fn device_error(direction: Direction, name: &str, err: &cpal::Error) 
     }
 }
 
-/// The device buffer period we ask for: one 20 ms frame. Shorter periods (10 ms) cut
-/// latency but under CPU contention (2 shared cores) the ALSA thread misses deadlines and
-/// the device reports xruns every second; the backend's default (1024 on PipeWire) is not
-/// a whole frame, so the feeder would have to run ahead further. A device that refuses
-/// this period fails to open with an error naming it.
+/// The device buffer period we ask for: one 20 ms frame (cpal double-buffers it, so the
+/// ALSA buffer is 40 ms). Measured on PipeWire (BENCHMARKS.md, "Audio"): 480 frames gave
+/// many xruns on a loaded machine; 1024 frames (PipeWire's power-of-two quantum, so the
+/// buffer holds exactly two quanta) gave 4-5x fewer xruns but ~20 ms more mouth-to-ear.
+/// 960 keeps latency lowest; its xruns are glitches, counted in the stats. A device that
+/// refuses this period fails to open with an error naming it.
 pub(crate) const DEVICE_PERIOD_FRAMES: u32 = AudioFormat::FRAME_SAMPLES as u32;
 
 /// Picks a 48 kHz stream config for the device, preferring f32 then i16, and the fewest

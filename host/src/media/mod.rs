@@ -4,40 +4,44 @@
 //! in frames of 20 ms (960 samples). Devices that want another channel count or sample type
 //! are adapted at the device edge; nothing else in the host sees them.
 //!
-//! The session drives it like this (one capture, one decoder and mixer slot per remote):
+//! The session drives it like this: one [`Capture`] for the local participant, one
+//! [`RemoteAudio`] per remote participant, one [`Mixer`] and one [`AudioSink`] per call.
 //!
 //! ```no_run
 //! use switchboard_core::config::{AudioInput, AudioOutput};
-//! use switchboard_host::media::{self, Mixer, OpusDecoder, OpusEncoder, MuteGate};
+//! use switchboard_host::media::{self, Capture, Mixer, MuteGate, RemoteAudio};
 //!
-//! # fn main() -> Result<(), media::MediaError> {
-//! // Local side: a source yields paced 20 ms frames; the gate decides whether they are sent.
-//! let mut source = media::start_source(&AudioInput::Tone(440.0))?;
-//! let gate = MuteGate::new(false); // `start_with_audio_muted` sets this to true
-//! let mut encoder = OpusEncoder::new()?;
-//! let frame = source.frames().blocking_recv().expect("source runs");
-//! if !gate.is_muted() {
-//!     let packet = encoder.encode(&frame.samples)?; // hand `packet` to the WebRTC track
+//! # async fn call() -> Result<(), media::MediaError> {
+//! // Local side: paced 20 ms frames -> mute gate -> Opus packets for the outgoing track.
+//! let gate = MuteGate::new(false); // `start_with_audio_muted` passes true
+//! let mut capture = Capture::start(&AudioInput::Tone(440.0), gate.clone())?;
+//! if let Some(packet) = capture.next_packet().await {
+//!     let packet = packet?; // write `packet.packet` to the WebRTC track
 //! #   let _ = packet;
 //! }
+//! gate.set_muted(true); // muteAudio(true): from now on nothing is sent
 //!
-//! // Remote side: one decoder per remote participant, one mixer and one sink per call.
+//! // Remote side: packets from bob's track are decoded into the mixer; the sink plays it.
 //! let mixer = Mixer::new();
-//! let mut sink = media::start_sink(&AudioOutput::Null, mixer.clone())?;
-//! let mut decoder = OpusDecoder::new()?;
-//! # let packet = OpusEncoder::new()?.encode(&frame.samples)?;
-//! mixer.push("bob", decoder.decode(&packet)?);
+//! let mut sink = media::start_sink(&AudioOutput::Device("spk_a".into()), mixer.clone())?;
+//! let mut bob = RemoteAudio::new("bob", mixer.clone())?;
+//! # let received: Vec<u8> = Vec::new();
+//! bob.receive(&received)?; // per RTP packet; `bob.lost()` for a gap
 //! sink.set_output(&AudioOutput::Device("spk_b".into()))?; // audio routing, mid-call
-//! mixer.remove("bob"); // bob left
-//! sink.stop()?;
+//! drop(bob); // bob left: out of the mix
+//! sink.stop()?; // endSession: closes the device / finalizes the WAV file
 //! # Ok(()) }
 //! ```
+//!
+//! The lower-level parts ([`start_source`], [`OpusEncoder`], [`OpusDecoder`],
+//! [`Mixer::push`]) are public too, for tests, benches and other pipelines.
 //!
 //! Threads: every source and every sink owns one worker thread (plus the cpal callback
 //! thread for device sources and sinks). Nothing here needs an async runtime; frames leave
 //! a source on a tokio channel so async code can `.await` them.
 
 pub mod analysis;
+mod capture;
 mod codec;
 mod device;
 mod mixer;
@@ -49,6 +53,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+pub use capture::{Capture, EncodedAudio, RemoteAudio};
 pub use codec::{OpusDecoder, OpusEncoder};
 pub use device::{Direction, input_device_names, output_device_names};
 pub use mixer::{JitterConfig, Mixer, ParticipantStats};

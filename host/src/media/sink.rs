@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::{self, JoinHandle};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use cpal::traits::{DeviceTrait, StreamTrait};
 use cpal::{FromSample, SizedSample};
@@ -35,6 +35,11 @@ pub struct SinkStats {
     /// Buffer under/overruns the device reported (the audio thread was late; a glitch,
     /// not a failure).
     pub xruns: u64,
+    /// Device sinks: how long the last buffer written waits in the device before it plays,
+    /// as the backend reports it (ALSA: the PCM delay).
+    pub device_delay: Duration,
+    /// Device sinks: audio queued in the ring ahead of the device at the last callback.
+    pub ring_delay: Duration,
 }
 
 #[derive(Debug, Default)]
@@ -42,6 +47,8 @@ struct Counters {
     frames: AtomicU64,
     underrun_samples: AtomicU64,
     xruns: AtomicU64,
+    device_delay_us: AtomicU64,
+    ring_samples: AtomicUsize,
     /// Frames the device asked for in its last callback, so the feeder keeps enough queued.
     callback_frames: AtomicUsize,
     error: Mutex<Option<MediaError>>,
@@ -82,13 +89,22 @@ impl AudioSink {
     /// Moves playback to another output, mid-call (audio routing). The new output is opened
     /// before the old one is closed: if it cannot be opened, the error names it and playback
     /// stays where it was.
+    /// Moving to the output already in use does nothing (reopening a WAV path would
+    /// truncate the file being written).
     pub fn set_output(&mut self, output: &AudioOutput) -> Result<(), MediaError> {
+        if *output == self.output && self.running.is_some() {
+            return Ok(());
+        }
         let prepared = prepare(output, &self.counters)?;
-        let old = self.halt();
+        if let Err(e) = self.halt() {
+            // The move itself succeeds; the old output's trouble (say, finalizing its WAV
+            // file) is no reason to keep the call on it.
+            tracing::warn!("closing audio output {}: {e}", self.output);
+        }
         let running = launch(prepared, output, self.mixer.clone(), Arc::clone(&self.counters))?;
         self.running = Some(running);
         self.output = output.clone();
-        old
+        Ok(())
     }
 
     /// Counters since the sink started.
@@ -97,6 +113,11 @@ impl AudioSink {
             frames: self.counters.frames.load(Ordering::Relaxed),
             underrun_samples: self.counters.underrun_samples.load(Ordering::Relaxed),
             xruns: self.counters.xruns.load(Ordering::Relaxed),
+            device_delay: Duration::from_micros(self.counters.device_delay_us.load(Ordering::Relaxed)),
+            ring_delay: Duration::from_secs_f64(
+                self.counters.ring_samples.load(Ordering::Relaxed) as f64
+                    / f64::from(AudioFormat::SAMPLE_RATE),
+            ),
         }
     }
 
@@ -208,9 +229,13 @@ where
     let mut started = false;
     // The real-time callback: copy mono samples from the ring to every channel. No locks,
     // no allocation; an empty ring plays silence and is counted.
-    let on_data = move |data: &mut [T], _: &cpal::OutputCallbackInfo| {
+    let on_data = move |data: &mut [T], info: &cpal::OutputCallbackInfo| {
         let frames = data.len() / channels;
         counters.callback_frames.store(frames, Ordering::Relaxed);
+        let ts = info.timestamp();
+        let delay = ts.playback.duration_since(ts.callback).as_micros() as u64;
+        counters.device_delay_us.store(delay, Ordering::Relaxed);
+        counters.ring_samples.store(consumer.slots(), Ordering::Relaxed);
         let available = consumer.slots().min(frames);
         if available > 0 {
             started = true;

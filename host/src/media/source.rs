@@ -40,6 +40,7 @@ struct Shared {
     stop: AtomicBool,
     dropped: AtomicU64,
     xruns: AtomicU64,
+    device_delay_us: AtomicU64,
     error: Mutex<Option<MediaError>>,
 }
 
@@ -71,6 +72,12 @@ impl AudioSource {
     /// Overruns the device reported (samples lost because the audio thread was late).
     pub fn xruns(&self) -> u64 {
         self.shared.xruns.load(Ordering::Relaxed)
+    }
+
+    /// Device sources: how long the last buffer had been captured before its callback ran,
+    /// as the backend reports it.
+    pub fn device_delay(&self) -> Duration {
+        Duration::from_micros(self.shared.device_delay_us.load(Ordering::Relaxed))
     }
 
     /// The failure that ended the source, if any.
@@ -252,10 +259,15 @@ fn start_device(device: cpal::Device, name: &str) -> Result<AudioSource, MediaEr
         }
     };
     let channels = usize::from(config.channels);
+    let cb_shared = Arc::clone(&shared);
     let build = |config| match format {
-        cpal::SampleFormat::F32 => build_input::<f32>(&device, config, channels, producer, waker, on_error),
-        cpal::SampleFormat::I16 => build_input::<i16>(&device, config, channels, producer, waker, on_error),
-        _ => build_input::<i32>(&device, config, channels, producer, waker, on_error),
+        cpal::SampleFormat::F32 => {
+            build_input::<f32>(&device, config, channels, producer, waker, cb_shared, on_error)
+        }
+        cpal::SampleFormat::I16 => {
+            build_input::<i16>(&device, config, channels, producer, waker, cb_shared, on_error)
+        }
+        _ => build_input::<i32>(&device, config, channels, producer, waker, cb_shared, on_error),
     };
     let stream = build(config).map_err(|e| device_error(Direction::Input, &real_name, &e))?;
     stream.play().map_err(|e| device_error(Direction::Input, &real_name, &e))?;
@@ -268,6 +280,7 @@ fn build_input<T>(
     channels: usize,
     mut producer: rtrb::Producer<DeviceChunk>,
     waker: thread::Thread,
+    shared: Arc<Shared>,
     on_error: impl FnMut(cpal::Error) + Send + 'static,
 ) -> Result<cpal::Stream, cpal::Error>
 where
@@ -278,7 +291,10 @@ where
     let mut filled = 0usize;
     // The real-time callback: downmix to mono, fill fixed-size chunks, push full ones.
     // No locks and no allocation here.
-    let on_data = move |data: &[T], _: &cpal::InputCallbackInfo| {
+    let on_data = move |data: &[T], info: &cpal::InputCallbackInfo| {
+        let ts = info.timestamp();
+        let delay = ts.callback.duration_since(ts.capture).as_micros() as u64;
+        shared.device_delay_us.store(delay, Ordering::Relaxed);
         for interleaved in data.chunks_exact(channels) {
             let sum: f32 = interleaved.iter().map(|s| f32::from_sample(*s)).sum();
             acc[filled] = i16::from_sample(sum / channels as f32);
