@@ -329,3 +329,37 @@ fn starting_outside_an_actix_system_is_an_error() {
     let err = Bus::start(vec![], BusOptions::default()).expect_err("no system");
     assert!(matches!(err, BusError::NoSystem), "{err}");
 }
+
+#[actix::test]
+async fn a_config_file_starts_the_bus_with_its_plugins() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plugin_dir = crate::fixtures::library_path("event-log").parent().expect("folder").to_owned();
+    let file = dir.path().join("call.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[ui]\nlayout = \"none\"\n[host]\nplugin_dirs = [{:?}]\n\
+             [[plugin]]\nname = \"event-log\"\n[plugin.settings]\npath = \"events.jsonl\"\n\
+             [[plugin]]\nname = \"fixture-capability\"\n",
+            plugin_dir.display().to_string()
+        ),
+    )
+    .expect("write");
+    let loaded = switchboard_host::config_file::load(&file).expect("valid config");
+    // event-log's `path` is the plugin's own setting, relative to the working directory;
+    // point it into the temporary folder.
+    let mut config = loaded.config;
+    config.plugins[0]
+        .settings
+        .insert("path".into(), dir.path().join("events.jsonl").display().to_string().into());
+    let bus = Bus::start_with_config(&config).expect("start");
+    let ids: Vec<String> = bus.plugins().into_iter().map(|p| p.descriptor.id).collect();
+    assert_eq!(ids, vec!["event-log", "fixture-capability"]);
+    bus.publish(Event::CallEnded);
+    bus.shutdown().await;
+    assert_eq!(logged_events(&dir.path().join("events.jsonl")), vec![Event::CallEnded]);
+
+    config.plugins[1].name = Some("no-such-plugin".into());
+    let err = Bus::start_with_config(&config).expect_err("missing plugin");
+    assert!(err.to_string().contains("plugin `no-such-plugin` not found"), "{err}");
+}
