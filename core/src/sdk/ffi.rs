@@ -85,7 +85,7 @@ unsafe fn write_out(out: *mut SbBuffer, bytes: Vec<u8>) {
     unsafe { out.write(buffer) };
 }
 
-/// Frees a buffer made by [`write_out`].
+/// Frees a buffer made by `write_out`.
 ///
 /// # Safety
 /// `buffer` was returned by this library and not freed yet.
