@@ -85,7 +85,7 @@ unsafe fn write_out(out: *mut SbBuffer, bytes: Vec<u8>) {
     unsafe { out.write(buffer) };
 }
 
-/// Frees a buffer made by [`write_out`].
+/// Frees a buffer made by `write_out`.
 ///
 /// # Safety
 /// `buffer` was returned by this library and not freed yet.
@@ -223,12 +223,40 @@ pub unsafe fn create<P: Plugin>(
     }
 }
 
-fn dispatch<P: Plugin>(plugin: &mut P, message: &[u8]) -> Result<PluginReply, String> {
+/// The hot message, a batch of events, as a plain struct. Decoding it as the internally
+/// tagged [`HostMessage`] makes serde buffer the whole batch into an intermediate tree
+/// before building the events; this shape decodes the events straight from the bytes.
+/// It accepts exactly what the general path accepts for an `events` message.
+#[derive(serde::Deserialize)]
+struct EventsEnvelope {
+    #[serde(rename = "v")]
+    _v: u32,
+    msg: EventsMessage,
+}
+
+#[derive(serde::Deserialize)]
+struct EventsMessage {
+    #[serde(rename = "type")]
+    kind: String,
+    events: Vec<crate::event::Event>,
+}
+
+fn decode(message: &[u8]) -> Result<HostMessage, String> {
+    if let Ok(EventsEnvelope { msg: EventsMessage { kind, events }, .. }) = serde_json::from_slice(message)
+        && kind == "events"
+    {
+        return Ok(HostMessage::Events { events });
+    }
     let envelope: HostEnvelope =
         serde_json::from_slice(message).map_err(|e| format!("undecodable message: {e}"))?;
+    Ok(envelope.msg)
+}
+
+fn dispatch<P: Plugin>(plugin: &mut P, message: &[u8]) -> Result<PluginReply, String> {
+    let msg = decode(message)?;
     let mut ctx = Context::default();
     let mut reply = PluginReply { v: WIRE_VERSION, ..PluginReply::default() };
-    match &envelope.msg {
+    match &msg {
         HostMessage::Events { events } => {
             for event in events {
                 plugin.on_event(event, &mut ctx);
@@ -359,5 +387,35 @@ pub fn destroy<P: Plugin>(registry: &Registry<P>, instance: u64) -> i32 {
     match outcome {
         Ok(()) => status::OK,
         Err(_) => status::PANIC,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::Command;
+    use crate::event::Event;
+    use crate::model::RtcUser;
+
+    #[test]
+    fn the_events_fast_path_decodes_what_the_general_path_does() {
+        let messages = [
+            HostMessage::Events {
+                events: vec![Event::CallEnded, Event::UserJoined { user: RtcUser::new("b", "B") }],
+            },
+            HostMessage::Events { events: vec![] },
+            HostMessage::Command { command: Command::StartRecording, from: RtcUser::new("a", "A") },
+        ];
+        for msg in messages {
+            let bytes = serde_json::to_vec(&HostEnvelope::new(msg.clone())).expect("serializable");
+            assert_eq!(decode(&bytes), Ok(msg));
+        }
+        // Both paths refuse an events message without events, or without a version.
+        assert!(decode(br#"{"v":1,"msg":{"type":"events"}}"#).is_err());
+        assert!(decode(br#"{"msg":{"type":"events","events":[]}}"#).is_err());
+        // Unknown fields and unknown events are tolerated on the fast path too.
+        let decoded =
+            decode(br#"{"v":2,"x":0,"msg":{"type":"events","y":1,"events":[{"event":"new_thing"}]}}"#);
+        assert_eq!(decoded, Ok(HostMessage::Events { events: vec![Event::Unknown] }));
     }
 }

@@ -23,6 +23,8 @@
 //! }
 //!
 //! switchboard_core::export_plugin!(Greeter);
+//! # // The macro's module needs the plugin at module level, not inside a doctest `main`.
+//! # fn main() {}
 //! ```
 //!
 //! Rules the host relies on (PLUGINS.md has the whole list): a plugin never starts an async

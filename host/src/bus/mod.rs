@@ -51,7 +51,7 @@ use self::mailbox::Mailbox;
 use crate::listeners::{
     CallsEventListener, ListenerActor, ListenerError, ListenerHub, ListenerItem, ListenerRequest,
 };
-use crate::loader::PluginSpec;
+use crate::loader::{self, LoadError, PluginSearch, PluginSpec};
 use crate::plugin::{PluginError, PluginInstance};
 
 const STATE_RUNNING: u8 = 0;
@@ -158,6 +158,9 @@ pub enum BusError {
         /// Why.
         source: PluginError,
     },
+    /// A configured plugin could not be found or loaded.
+    #[error(transparent)]
+    Load(#[from] LoadError),
     /// `[ui] layout` names a loaded plugin that is not a layout.
     #[error("`[ui] layout` names plugin `{id}`, which does not provide the `layout` capability")]
     NotALayout {
@@ -359,6 +362,15 @@ impl Bus {
             });
         }
         Ok(bus)
+    }
+
+    /// Loads every `[[plugin]]` of `config` (found in `host.plugin_dirs`, then beside the
+    /// executable) and starts the bus with `[ui] layout` as the layout plugin: what a
+    /// session does with its config file.
+    pub fn start_with_config(config: &Config) -> Result<Bus, BusError> {
+        let search = PluginSearch::new(&config.host.plugin_dirs);
+        let specs = loader::load_configured(config, &search)?;
+        Bus::start(specs, BusOptions::from_config(config))
     }
 
     /// Publishes an event to every running plugin subscribed to its kind and to every

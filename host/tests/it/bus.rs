@@ -6,7 +6,7 @@ use std::time::Duration;
 use actix::Actor;
 use serde_json::json;
 use switchboard_core::model::ErrorCode;
-use switchboard_core::view::ViewRequest;
+use switchboard_core::view::{ParticipantView, UiInput, ViewRequest};
 use switchboard_core::{CallSettings, Command, Event, RtcUser};
 use switchboard_host::bus::{Bus, BusError, BusOptions, HostCommand, MediaTapFrame};
 
@@ -274,26 +274,37 @@ async fn media_reaches_only_plugins_that_want_it() {
     assert_eq!(media, vec![json!({"participant": "bob", "track": "audio", "len": 61})]);
 }
 
-#[actix::test]
-async fn rendering_without_a_layout_plugin_is_capability_missing() {
-    let bus =
-        Bus::start(vec![], BusOptions { layout: Some("layout-default".into()), ..BusOptions::default() })
-            .expect("start");
-    let request = ViewRequest {
+fn view_request(participants: &[&str]) -> ViewRequest {
+    ViewRequest {
         width: 640.0,
         height: 480.0,
         settings: CallSettings::default(),
         button_order: None,
         custom_buttons: vec![],
-        participants: vec![],
+        participants: participants
+            .iter()
+            .map(|uid| ParticipantView {
+                user: user(uid),
+                is_local: false,
+                audio_muted: false,
+                video_off: false,
+            })
+            .collect(),
         active_speaker: None,
         recording: false,
         pip: false,
         idle_seconds_left: None,
         audio_modes: vec![],
         audio_only: false,
-    };
-    let err = bus.render(request).await.expect_err("no layout loaded");
+    }
+}
+
+#[actix::test]
+async fn rendering_without_a_layout_plugin_is_capability_missing() {
+    let bus =
+        Bus::start(vec![], BusOptions { layout: Some("layout-default".into()), ..BusOptions::default() })
+            .expect("start");
+    let err = bus.render(view_request(&[])).await.expect_err("no layout loaded");
     assert_eq!(err.code, ErrorCode::CapabilityMissing);
     assert!(err.message.contains("layout-default"), "{}", err.message);
 }
@@ -328,4 +339,68 @@ async fn start_refuses_duplicates_bad_settings_and_a_non_layout_layout() {
 fn starting_outside_an_actix_system_is_an_error() {
     let err = Bus::start(vec![], BusOptions::default()).expect_err("no system");
     assert!(matches!(err, BusError::NoSystem), "{err}");
+}
+
+#[actix::test]
+async fn a_config_file_starts_the_bus_with_its_plugins() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plugin_dir = crate::fixtures::library_path("event-log").parent().expect("folder").to_owned();
+    let file = dir.path().join("call.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[ui]\nlayout = \"none\"\n[host]\nplugin_dirs = [{:?}]\n\
+             [[plugin]]\nname = \"event-log\"\n[plugin.settings]\npath = \"events.jsonl\"\n\
+             [[plugin]]\nname = \"fixture-capability\"\n",
+            plugin_dir.display().to_string()
+        ),
+    )
+    .expect("write");
+    let loaded = switchboard_host::config_file::load(&file).expect("valid config");
+    // event-log's `path` is the plugin's own setting, relative to the working directory;
+    // point it into the temporary folder.
+    let mut config = loaded.config;
+    config.plugins[0]
+        .settings
+        .insert("path".into(), dir.path().join("events.jsonl").display().to_string().into());
+    let bus = Bus::start_with_config(&config).expect("start");
+    let ids: Vec<String> = bus.plugins().into_iter().map(|p| p.descriptor.id).collect();
+    assert_eq!(ids, vec!["event-log", "fixture-capability"]);
+    bus.publish(Event::CallEnded);
+    bus.shutdown().await;
+    assert_eq!(logged_events(&dir.path().join("events.jsonl")), vec![Event::CallEnded]);
+
+    config.plugins[1].name = Some("no-such-plugin".into());
+    let err = Bus::start_with_config(&config).expect_err("missing plugin");
+    assert!(err.to_string().contains("plugin `no-such-plugin` not found"), "{err}");
+}
+
+#[actix::test]
+async fn render_and_input_go_through_the_layout_plugin() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cap = dir.path().join("cap.jsonl");
+    let bus = Bus::start(
+        vec![spec("fixture-layout", json!({})), spec("fixture-capability", json!({ "path": cap }))],
+        BusOptions { layout: Some("fixture-layout".into()), ..BusOptions::default() },
+    )
+    .expect("start");
+    assert_eq!(bus.provider(switchboard_core::Capability::Layout).as_deref(), Some("fixture-layout"));
+    let host = HostRecorder::default();
+    let host_seen = host.seen.clone();
+    bus.set_host_handler(host.start().recipient());
+
+    let view = bus.render(view_request(&["amy", "bob"])).await.expect("a view");
+    let tiles: Vec<(&str, f32)> = view.tiles.iter().map(|t| (t.uid.as_str(), t.rect.x)).collect();
+    assert_eq!(tiles, vec![("amy", 0.0), ("bob", 320.0)]);
+
+    // The layout turns button presses into commands, routed like any other.
+    bus.input(UiInput::ButtonPressed { id: "record".into() }).await.expect("delivered");
+    bus.input(UiInput::ButtonPressed { id: "end_call".into() }).await.expect("delivered");
+    bus.flush().await;
+    let commands: Vec<serde_json::Value> =
+        json_lines(&cap).into_iter().filter_map(|l| l.get("command").cloned()).collect();
+    assert_eq!(commands, vec![json!({"action": "start_recording"})]);
+    let host_commands: Vec<Command> =
+        host_seen.lock().expect("lock").iter().map(|c| c.command.clone()).collect();
+    assert_eq!(host_commands, vec![Command::EndSession]);
 }
