@@ -152,5 +152,8 @@ pub fn run_check_here(
     let line = serde_json::to_string(&outcome).map_err(|e| format!("encoding the outcome: {e}"))?;
     // The plugin may have written to stdout too; the marker makes our line findable.
     println!("\n{RESULT_MARKER}{line}");
+    // Never unload the plugin: a thread it leaked would crash on unmapped code, and the
+    // process is about to exit anyway.
+    std::mem::forget(ctx);
     Ok(())
 }
