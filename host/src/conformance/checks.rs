@@ -1354,3 +1354,67 @@ checks! {
     "bounded-resources" => bounded_resources: "Over 10,000 events RSS grows under 16 MiB (4 MiB warns), no file descriptor is leaked, and destroy gives back every fd.",
     "layout-views" => layout_views: "A layout plugin returns, for 0..=32 participants and random settings and window sizes, views whose every rectangle is finite and inside the window.",
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids() {
+        for ok in ["event-log", "a", "layout-2x2", "c-hello"] {
+            assert!(valid_id(ok), "{ok}");
+        }
+        for bad in ["", "Event-log", "event_log", "-x", "x-", "ünï", "a b"] {
+            assert!(!valid_id(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_are_unique_kebab_case_and_there_are_at_least_25() {
+        let names: BTreeSet<&str> = ALL.iter().map(|c| c.name).collect();
+        assert_eq!(names.len(), ALL.len());
+        assert!(ALL.len() >= 25);
+        for c in ALL {
+            assert!(valid_id(c.name), "{}", c.name);
+            assert!(c.asserts.ends_with('.'), "{}: one sentence", c.name);
+        }
+    }
+
+    #[test]
+    fn views_outside_the_window_are_caught() {
+        use switchboard_core::view::{Tile, TileContent, View};
+        let mut rng = Rng::new(1, "t");
+        let request = samples::random_view_request(&mut rng, 1);
+        let tile = |rect| Tile {
+            uid: "p0".to_owned(),
+            rect,
+            z: 0,
+            content: TileContent::Video { aspect_ratio: switchboard_core::settings::AspectRatio::Default },
+            name_label: None,
+            muted: false,
+            video_off: false,
+            active_speaker: false,
+            main: true,
+            controls: Vec::new(),
+            clickable: false,
+            draggable: false,
+        };
+        let view = |rect| View {
+            width: request.width,
+            height: request.height,
+            tiles: vec![tile(rect)],
+            ..View::default()
+        };
+        assert!(check_view(&request, &view(Rect::new(0.0, 0.0, request.width, request.height))).is_ok());
+        assert!(check_view(&request, &view(Rect::new(0.0, 0.0, request.width + 5.0, 1.0))).is_err());
+        assert!(check_view(&request, &view(Rect::new(f32::NAN, 0.0, 1.0, 1.0))).is_err());
+    }
+
+    #[test]
+    fn mutations_are_reproducible() {
+        let base = events_msg(vec![Event::CallEnded]);
+        let a = mutate(&mut Rng::new(5, "m"), base.clone());
+        let b = mutate(&mut Rng::new(5, "m"), base);
+        assert_eq!(a, b);
+    }
+}
