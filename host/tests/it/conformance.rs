@@ -290,3 +290,90 @@ fn generated_template_plugin_builds_tests_and_passes() {
     assert!(run.not_passing().is_empty(), "template: {:#?}", run.not_passing());
     assert!(run.success);
 }
+
+/// A grid layout written for this test; `BUG` shifts every tile right by a pixel once the
+/// call has more than 20 participants, pushing the last column out of the window.
+const GRID_LAYOUT: &str = r#"
+use switchboard_core::command::Capability;
+use switchboard_core::sdk::Plugin;
+use switchboard_core::view::{Rect, Tile, TileContent, View, ViewRequest};
+use switchboard_core::PluginKind;
+
+const BUG: bool = {{bug}};
+
+#[derive(Default)]
+pub struct Grid;
+
+impl Plugin for Grid {
+    const ID: &'static str = "grid-layout";
+    const NAME: &'static str = "Grid";
+    const VERSION: &'static str = "0.1.0";
+    const KIND: PluginKind = PluginKind::Layout;
+    const DESCRIPTION: &'static str = "Everyone in an even grid.";
+    const CAPABILITIES: &'static [Capability] = &[Capability::Layout];
+
+    fn render(&mut self, r: &ViewRequest) -> Option<View> {
+        let n = r.participants.len().max(1);
+        let cols = (n as f32).sqrt().ceil() as usize;
+        let rows = n.div_ceil(cols);
+        let (w, h) = (r.width / cols as f32, r.height / rows as f32);
+        let shift = if BUG && n > 20 { 1.0 } else { 0.0 };
+        let tiles = r.participants.iter().enumerate().map(|(i, p)| Tile {
+            uid: p.user.uid.clone(),
+            rect: Rect::new((i % cols) as f32 * w + shift, (i / cols) as f32 * h, w, h),
+            z: 0,
+            content: TileContent::Video { aspect_ratio: r.settings.main_video_container.aspect_ratio },
+            name_label: None,
+            muted: p.audio_muted,
+            video_off: p.video_off,
+            active_speaker: false,
+            main: i == 0,
+            controls: Vec::new(),
+            clickable: false,
+            draggable: false,
+        }).collect();
+        Some(View { width: r.width, height: r.height, tiles, ..View::default() })
+    }
+}
+
+switchboard_core::export_plugin!(Grid);
+"#;
+
+#[test]
+fn layout_views_pass_for_a_grid_and_catch_a_tile_outside_the_window() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let krate = dir.path().join("grid-layout");
+    let status = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["new-plugin", "grid-layout", "--dir"])
+        .arg(&krate)
+        .arg("--core-path")
+        .arg(workspace().join("core"))
+        .status()
+        .expect("running switchboard new-plugin");
+    assert!(status.success());
+    std::fs::copy(workspace().join("Cargo.lock"), krate.join("Cargo.lock")).expect("copying Cargo.lock");
+    let target = profile_dir().parent().expect("target dir").join("template-check");
+    let lib = target.join("debug/libgrid_layout.so");
+    for (bug, expected) in [("false", "passed"), ("true", "failed")] {
+        std::fs::write(krate.join("src/lib.rs"), GRID_LAYOUT.replace("{{bug}}", bug))
+            .expect("writing lib.rs");
+        let status = cargo()
+            .current_dir(&krate)
+            .args(["build", "--offline", "--quiet"])
+            .env("CARGO_TARGET_DIR", &target)
+            .status()
+            .expect("running cargo build");
+        assert!(status.success(), "building the grid layout failed");
+        let run = conformance(&lib, &["--only", "^(layout-views|descriptor-.*)$"]);
+        assert_eq!(run.status("layout-views"), expected, "bug={bug}: {}", run.message("layout-views"));
+        if bug == "true" {
+            assert!(
+                run.message("layout-views").contains("not finite and inside"),
+                "{}",
+                run.message("layout-views")
+            );
+        } else {
+            assert!(run.not_passing().is_empty(), "{:#?}", run.not_passing());
+        }
+    }
+}
