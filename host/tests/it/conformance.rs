@@ -326,6 +326,8 @@ impl Plugin for Grid {
     const KIND: PluginKind = PluginKind::Layout;
     const DESCRIPTION: &'static str = "Everyone in an even grid.";
     const CAPABILITIES: &'static [Capability] = &[Capability::Layout];
+    // Not that a layout needs media: it makes this plugin exercise the media-tap check too.
+    const WANTS_MEDIA: bool = true;
 
     fn render(&mut self, r: &ViewRequest) -> Option<View> {
         let n = r.participants.len().max(1);
@@ -355,7 +357,7 @@ switchboard_core::export_plugin!(Grid);
 "#;
 
 #[test]
-fn layout_views_pass_for_a_grid_and_catch_a_tile_outside_the_window() {
+fn layout_views_and_media_pass_for_a_grid_and_a_tile_outside_the_window_fails() {
     let dir = tempfile::tempdir().expect("temp dir");
     let krate = dir.path().join("grid-layout");
     let status = Command::new(env!("CARGO_BIN_EXE_switchboard"))
@@ -379,7 +381,9 @@ fn layout_views_pass_for_a_grid_and_catch_a_tile_outside_the_window() {
             .status()
             .expect("running cargo build");
         assert!(status.success(), "building the grid layout failed");
-        let run = conformance(&lib, &["--only", "^(layout-views|descriptor-.*)$"]);
+        let run =
+            conformance(&lib, &["--only", "^(layout-views|media-tap|entry-functions-set|descriptor-.*)$"]);
+        assert_eq!(run.status("media-tap"), "passed", "{}", run.message("media-tap"));
         assert_eq!(run.status("layout-views"), expected, "bug={bug}: {}", run.message("layout-views"));
         if bug == "true" {
             assert!(
