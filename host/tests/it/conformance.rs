@@ -396,3 +396,12 @@ fn layout_views_and_media_pass_for_a_grid_and_a_tile_outside_the_window_fails() 
         }
     }
 }
+
+#[test]
+fn plugins_md_lists_every_check_with_its_sentence() {
+    let guide = std::fs::read_to_string(workspace().join("PLUGINS.md")).expect("PLUGINS.md");
+    for check in switchboard_host::conformance::checks::ALL {
+        let row = format!("| `{}` | {} |", check.name, check.asserts);
+        assert!(guide.contains(&row), "PLUGINS.md lacks or misstates the row: {row}");
+    }
+}
