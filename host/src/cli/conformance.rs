@@ -75,7 +75,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let seed = args.seed.unwrap_or_else(fresh_seed);
     if let Some(name) = &args.run_check {
         return conformance::run_check_here(name, &plugin, seed, settings)
-            .map_err(|e| anyhow::anyhow!("running check {name}: {e}"));
+            .with_context(|| format!("running check {name} on {}", plugin.display()));
     }
     if !plugin.exists() {
         bail!("plugin file {} does not exist", plugin.display());

@@ -823,29 +823,48 @@ fn panic_contained(ctx: &mut Ctx) -> Verdict {
     Ok(Outcome::passed("hostile but valid events provoked no panic; the process never unwound"))
 }
 
+/// Percentile `q` of sorted durations.
+fn percentile(sorted: &[Duration], q: f64) -> Duration {
+    sorted[((sorted.len() as f64 * q) as usize).min(sorted.len() - 1)]
+}
+
 fn handler_latency(ctx: &mut Ctx) -> Verdict {
+    const ROUNDS: usize = 3;
+    const PER_ROUND: usize = 1000;
     let entry = ctx.entry()?;
     let instance = create(ctx, &entry)?;
-    let messages: Vec<Vec<u8>> = (0..2000)
+    let messages: Vec<Vec<u8>> = (0..PER_ROUND)
         .map(|i| events_msg(vec![samples::sample_event(EventKind::ALL[i % EventKind::ALL.len()])]))
         .collect();
-    let mut times = Vec::with_capacity(messages.len());
-    for msg in &messages {
-        let started = Instant::now();
-        let reply = entry.handle(instance, msg);
-        times.push(started.elapsed());
-        expect_ok(&reply, "event")?;
+    // The best of three rounds: a machine busy with other work preempts the plugin now and
+    // then, which says nothing about the plugin; a plugin that is slow is slow every round.
+    let mut best: Option<Vec<Duration>> = None;
+    for _ in 0..ROUNDS {
+        let mut times = Vec::with_capacity(PER_ROUND);
+        for msg in &messages {
+            let started = Instant::now();
+            let reply = entry.handle(instance, msg);
+            times.push(started.elapsed());
+            expect_ok(&reply, "event")?;
+        }
+        times.sort();
+        if best.as_ref().is_none_or(|b| percentile(&times, 0.99) < percentile(b, 0.99)) {
+            best = Some(times);
+        }
     }
     entry.destroy(instance);
-    times.sort();
-    let p = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
+    let times = best.unwrap_or_default();
+    if times.is_empty() {
+        return Err(Outcome::failed("no timing was taken"));
+    }
+    let p99 = percentile(&times, 0.99);
     let message = format!(
-        "p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs over 2000 events",
-        p(0.5).as_secs_f64() * 1e6,
-        p(0.99).as_secs_f64() * 1e6,
+        "best of {ROUNDS} rounds of {PER_ROUND} events: p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs",
+        percentile(&times, 0.5).as_secs_f64() * 1e6,
+        p99.as_secs_f64() * 1e6,
         times[times.len() - 1].as_secs_f64() * 1e6
     );
-    if p(0.99) > LATENCY_BUDGET {
+    if p99 > LATENCY_BUDGET {
         Ok(Outcome::warning(format!("{message}: p99 over the {} ms budget", LATENCY_BUDGET.as_millis())))
     } else {
         Ok(Outcome::passed(message))
@@ -1337,7 +1356,7 @@ checks! {
     "fuzz-events" => fuzz_events: "300 messages of seeded random, well-typed events are handled with status OK (reproduce with --seed).",
     "fuzz-bytes" => fuzz_bytes: "1000 seeded mutations of valid messages never panic or crash (reproduce with --seed).",
     "panic-contained" => panic_contained: "Hostile but valid events (huge strings, 5000 users, u32::MAX) never unwind into the host; a panic returns PANIC and fails the instance.",
-    "handler-latency" => handler_latency: "The p99 time of handle over 2000 single-event messages is under 1 ms (a warning otherwise).",
+    "handler-latency" => handler_latency: "The p99 time of handle over 1000 single-event messages (best of 3 rounds) is under 1 ms (a warning otherwise).",
     "commands-valid" => commands_valid: "Every command it emits is a known, well-formed command; capability commands for capabilities it does not declare are a warning.",
     "capability-commands" => capability_commands: "It implements the commands of every capability it declares, and does not claim to carry out the others.",
     "media-tap" => media_tap: "A plugin that wants media accepts 200 audio and video frames with status OK.",
@@ -1353,4 +1372,68 @@ checks! {
     "no-async-runtime" => no_async_runtime: "No async-runtime thread (tokio-runtime-worker, async-std, smol, actix...) appears while it is created and handles events.",
     "bounded-resources" => bounded_resources: "Over 10,000 events RSS grows under 16 MiB (4 MiB warns), no file descriptor is leaked, and destroy gives back every fd.",
     "layout-views" => layout_views: "A layout plugin returns, for 0..=32 participants and random settings and window sizes, views whose every rectangle is finite and inside the window.",
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids() {
+        for ok in ["event-log", "a", "layout-2x2", "c-hello"] {
+            assert!(valid_id(ok), "{ok}");
+        }
+        for bad in ["", "Event-log", "event_log", "-x", "x-", "ünï", "a b"] {
+            assert!(!valid_id(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_are_unique_kebab_case_and_there_are_at_least_25() {
+        let names: BTreeSet<&str> = ALL.iter().map(|c| c.name).collect();
+        assert_eq!(names.len(), ALL.len());
+        assert!(ALL.len() >= 25);
+        for c in ALL {
+            assert!(valid_id(c.name), "{}", c.name);
+            assert!(c.asserts.ends_with('.'), "{}: one sentence", c.name);
+        }
+    }
+
+    #[test]
+    fn views_outside_the_window_are_caught() {
+        use switchboard_core::view::{Tile, TileContent, View};
+        let mut rng = Rng::new(1, "t");
+        let request = samples::random_view_request(&mut rng, 1);
+        let tile = |rect| Tile {
+            uid: "p0".to_owned(),
+            rect,
+            z: 0,
+            content: TileContent::Video { aspect_ratio: switchboard_core::settings::AspectRatio::Default },
+            name_label: None,
+            muted: false,
+            video_off: false,
+            active_speaker: false,
+            main: true,
+            controls: Vec::new(),
+            clickable: false,
+            draggable: false,
+        };
+        let view = |rect| View {
+            width: request.width,
+            height: request.height,
+            tiles: vec![tile(rect)],
+            ..View::default()
+        };
+        assert!(check_view(&request, &view(Rect::new(0.0, 0.0, request.width, request.height))).is_ok());
+        assert!(check_view(&request, &view(Rect::new(0.0, 0.0, request.width + 5.0, 1.0))).is_err());
+        assert!(check_view(&request, &view(Rect::new(f32::NAN, 0.0, 1.0, 1.0))).is_err());
+    }
+
+    #[test]
+    fn mutations_are_reproducible() {
+        let base = events_msg(vec![Event::CallEnded]);
+        let a = mutate(&mut Rng::new(5, "m"), base.clone());
+        let b = mutate(&mut Rng::new(5, "m"), base);
+        assert_eq!(a, b);
+    }
 }

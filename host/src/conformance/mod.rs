@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use runner::{run, run_check_here};
+pub use runner::{RunCheckError, run, run_check_here};
 
 /// What became of one check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -204,3 +204,23 @@ pub struct Options {
 
 /// The marker before the one JSON line a child prints with its [`Outcome`].
 pub const RESULT_MARKER: &str = "@@switchboard-conformance-result@@ ";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_line_and_verdict() {
+        let check =
+            |status| CheckReport { name: "x".to_owned(), status, message: String::new(), duration_ms: 1 };
+        let checks = vec![check(Status::Passed), check(Status::Warning), check(Status::Skipped)];
+        let summary = Summary::of(&checks);
+        assert_eq!(summary.to_string(), "1 passed, 0 failed, 0 crashed, 0 timed out, 1 skipped, 1 warning");
+        let report = Report { plugin: "p".to_owned(), seed: 1, checks, summary };
+        assert!(report.ok(), "warnings and skips do not fail a run");
+        for bad in [Status::Failed, Status::Crashed, Status::TimedOut] {
+            assert!(bad.is_bad());
+        }
+        assert_eq!(serde_json::to_value(Status::TimedOut).expect("json"), "timed_out");
+    }
+}

@@ -136,21 +136,46 @@ fn run_child(
     Ok(CheckReport { name: name.to_owned(), status: status_out, message, duration_ms })
 }
 
+/// Why the child side could not run a check.
+#[derive(Debug, thiserror::Error)]
+pub enum RunCheckError {
+    /// No check has this name.
+    #[error("no conformance check named `{name}` (see `switchboard conformance --list`)")]
+    UnknownCheck {
+        /// The name asked for.
+        name: String,
+    },
+    /// The outcome could not be encoded.
+    #[error("encoding the outcome of check {name}: {source}")]
+    Encode {
+        /// The check.
+        name: String,
+        /// The encoder's error.
+        source: serde_json::Error,
+    },
+}
+
 /// The child side: runs check `name` in this process and prints its one result line.
 pub fn run_check_here(
     name: &str,
     plugin: &Path,
     seed: u64,
     settings: serde_json::Map<String, serde_json::Value>,
-) -> Result<(), String> {
-    let check =
-        checks::ALL.iter().find(|c| c.name == name).ok_or_else(|| format!("no check named `{name}`"))?;
+) -> Result<(), RunCheckError> {
+    let check = checks::ALL
+        .iter()
+        .find(|c| c.name == name)
+        .ok_or_else(|| RunCheckError::UnknownCheck { name: name.to_owned() })?;
     let mut ctx = Ctx::new(plugin, seed, settings);
     let outcome = match (check.run)(&mut ctx) {
         Ok(outcome) | Err(outcome) => outcome,
     };
-    let line = serde_json::to_string(&outcome).map_err(|e| format!("encoding the outcome: {e}"))?;
+    let line = serde_json::to_string(&outcome)
+        .map_err(|source| RunCheckError::Encode { name: name.to_owned(), source })?;
     // The plugin may have written to stdout too; the marker makes our line findable.
     println!("\n{RESULT_MARKER}{line}");
+    // Never unload the plugin: a thread it leaked would crash on unmapped code, and the
+    // process is about to exit anyway.
+    std::mem::forget(ctx);
     Ok(())
 }

@@ -256,3 +256,45 @@ pub fn random_view_request(rng: &mut Rng, n: usize) -> ViewRequest {
             .collect(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_seed_gives_the_same_stream_and_salts_differ() {
+        let a: Vec<u64> = (0..4)
+            .map({
+                let mut r = Rng::new(7, "x");
+                move |_| r.next_u64()
+            })
+            .collect();
+        let b: Vec<u64> = (0..4)
+            .map({
+                let mut r = Rng::new(7, "x");
+                move |_| r.next_u64()
+            })
+            .collect();
+        let c = Rng::new(7, "y").next_u64();
+        assert_eq!(a, b);
+        assert_ne!(a[0], c);
+    }
+
+    #[test]
+    fn every_kind_has_a_sample_of_that_kind() {
+        for &kind in EventKind::ALL {
+            assert_eq!(sample_event(kind).kind(), kind);
+        }
+    }
+
+    #[test]
+    fn view_requests_have_the_asked_participants_and_one_local() {
+        let mut rng = Rng::new(3, "view");
+        for n in 0..=32 {
+            let request = random_view_request(&mut rng, n);
+            assert_eq!(request.participants.len(), n);
+            assert_eq!(request.participants.iter().filter(|p| p.is_local).count(), usize::from(n > 0));
+            assert!(request.width > 0.0 && request.height > 0.0);
+        }
+    }
+}
