@@ -527,3 +527,24 @@ async fn the_serve_command_signs_with_the_secret_file_and_stops_on_sigterm() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Garbage before a join is refused with an error and a close frame, like a bad token.
+#[tokio::test]
+async fn garbage_instead_of_a_join_is_refused_and_closed() {
+    let h = Harness::start().await;
+    let cases = [
+        (Message::text("{not json"), ErrorCode::InvalidArgument),
+        (Message::text(r#"{"type":"leave"}"#), ErrorCode::InvalidState),
+        (Message::text(r#"{"type":"join","token":"x","version":99}"#), ErrorCode::InvalidArgument),
+        (Message::binary(vec![0u8, 159, 146, 150]), ErrorCode::InvalidArgument),
+    ];
+    for (frame, code) in cases {
+        let (mut raw, _) = tokio_tungstenite::connect_async(h.server.ws_url()).await.expect("connects");
+        raw.send(frame.clone()).await.expect("sends");
+        let first = raw.next().await.expect("a message").expect("readable");
+        let msg: ServerMessage = serde_json::from_str(first.to_text().expect("text")).expect("decodes");
+        assert!(matches!(msg, ServerMessage::Error { code: got, .. } if got == code), "{frame:?}: {msg:?}");
+        assert!(matches!(raw.next().await, Some(Ok(Message::Close(Some(_))))), "{frame:?}: closed after");
+    }
+    assert_eq!(h.uids_in("s").await, Vec::<String>::new());
+}
