@@ -385,14 +385,22 @@ async fn connection(mut socket: WebSocket, state: Arc<AppState>, query: WsQuery)
     tokio::pin!(shutdown);
 
     let join = match query.token {
-        Some(token) => Some(JoinRequest { token, session_id: query.session_id, version: None }),
-        None => tokio::select! {
-            join = first_join(&mut socket, state.join_timeout) => join,
-            () = &mut shutdown => None,
-        },
-    };
-    let Some(join) = join else {
-        return;
+        Some(token) => JoinRequest { token, session_id: query.session_id, version: None },
+        None => {
+            let first = tokio::select! {
+                first = first_join(&mut socket, state.join_timeout) => first,
+                () = &mut shutdown => Err(None),
+            };
+            match first {
+                Ok(join) => join,
+                Err(Some(refusal)) => {
+                    tracing::info!(code = %refusal.code, "join refused: {}", refusal.message);
+                    reject(socket, refusal).await;
+                    return;
+                }
+                Err(None) => return,
+            }
+        }
     };
     let claims = match authorize(&state.issuer, &join) {
         Ok(claims) => claims,
@@ -480,52 +488,36 @@ struct JoinRequest {
     version: Option<u32>,
 }
 
-/// Waits for the first message, which must be `join`. Anything else is refused on the
-/// socket; `None` means the connection is over.
-async fn first_join(socket: &mut WebSocket, timeout: Duration) -> Option<JoinRequest> {
+/// Waits for the first message, which must be `join`. `Err(Some(refusal))` is to be sent
+/// before closing; `Err(None)` means the client already went away.
+async fn first_join(
+    socket: &mut WebSocket,
+    timeout: Duration,
+) -> Result<JoinRequest, Option<CallsException>> {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        let inbound = match tokio::time::timeout_at(deadline, socket.recv()).await {
-            Ok(inbound) => inbound,
-            Err(_) => {
-                let refusal = CallsException::new(
-                    ErrorCode::InvalidState,
-                    format!("no join message within {} s", timeout.as_secs()),
-                );
-                send_final(socket, refusal).await;
-                return None;
-            }
+        let Ok(inbound) = tokio::time::timeout_at(deadline, socket.recv()).await else {
+            let message = format!("no join message within {} s", timeout.as_secs());
+            return Err(Some(CallsException::new(ErrorCode::InvalidState, message)));
         };
         let text = match inbound {
             Some(Ok(Message::Text(text))) => text,
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
             Some(Ok(Message::Binary(_))) => {
-                send_final(
-                    socket,
-                    CallsException::new(ErrorCode::InvalidArgument, "the first message must be a JSON join"),
-                )
-                .await;
-                return None;
+                let message = "the first message must be a JSON join";
+                return Err(Some(CallsException::new(ErrorCode::InvalidArgument, message)));
             }
-            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return None,
+            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return Err(None),
         };
         return match serde_json::from_str::<ClientMessage>(text.as_str()) {
             Ok(ClientMessage::Join { token, session_id, version }) => {
-                Some(JoinRequest { token, session_id, version })
+                Ok(JoinRequest { token, session_id, version })
             }
             Ok(_) => {
-                send_final(
-                    socket,
-                    CallsException::new(ErrorCode::InvalidState, "the first message must be join"),
-                )
-                .await;
-                None
+                Err(Some(CallsException::new(ErrorCode::InvalidState, "the first message must be join")))
             }
             Err(err) => {
-                let refusal =
-                    CallsException::new(ErrorCode::InvalidArgument, format!("bad join message: {err}"));
-                send_final(socket, refusal).await;
-                None
+                Err(Some(CallsException::new(ErrorCode::InvalidArgument, format!("bad join message: {err}"))))
             }
         };
     }

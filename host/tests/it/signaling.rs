@@ -456,3 +456,95 @@ async fn dropping_every_sender_closes_the_connection_cleanly() {
     expect_user_left(a.next().await, "b", &["a"]);
     assert_eq!(events.recv().await, None, "a clean close, not SIGNALING_LOST");
 }
+
+/// `switchboard serve` as a process: flags, the API key from the environment, the secret
+/// from `--secret-file`, the stdout address line, and a clean exit on SIGTERM.
+#[tokio::test]
+async fn the_serve_command_signs_with_the_secret_file_and_stops_on_sigterm() {
+    use std::io::BufRead;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secret_path = dir.path().join("secret");
+    std::fs::write(&secret_path, "a-secret-from-a-file-0123456789\n").expect("writes");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--token-ttl", "120", "--secret-file"])
+        .arg(&secret_path)
+        .env("SWITCHBOARD_API_KEY", API_KEY)
+        .env_remove("SWITCHBOARD_SECRET")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawns switchboard serve");
+    // Kills the server if an assertion fails before it is stopped on purpose.
+    struct KillOnDrop(Option<std::process::Child>);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            if let Some(child) = self.0.as_mut() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+    let stdout = child.stdout.take().expect("piped");
+    let mut guard = KillOnDrop(Some(child));
+    let mut line = String::new();
+    std::io::BufReader::new(stdout).read_line(&mut line).expect("reads the address line");
+    let url = line.trim().rsplit(' ').next().expect("an address").to_owned();
+    assert!(url.starts_with("ws://127.0.0.1:") && url.ends_with("/v1/ws"), "{line}");
+
+    let client = SignalingClient::new(&url).expect("client");
+    let user = client.create_user(API_KEY, "alice", "Alice", "").await.expect("user");
+    let call = client.generate_token("s", &user.auth_token).await.expect("token");
+    let mut validation = jsonwebtoken::Validation::new(Algorithm::HS256);
+    validation.set_required_spec_claims(&["exp", "sub"]);
+    let key = jsonwebtoken::DecodingKey::from_secret(b"a-secret-from-a-file-0123456789");
+    let claims = jsonwebtoken::decode::<CallClaims>(&call.token, &key, &validation)
+        .expect("signed with the file's secret")
+        .claims;
+    assert_eq!((claims.sub.as_str(), claims.sid.as_str(), claims.exp - claims.iat), ("alice", "s", 120));
+    let (joined, ..) = client.join(&call.token, Some("s")).await.expect("joins");
+    assert_eq!(uids(&joined.users), ["alice"]);
+
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &guard.0.as_ref().expect("running").id().to_string()])
+        .status()
+        .expect("runs kill");
+    assert!(status.success());
+    let mut child = guard.0.take().expect("running");
+    let exit = tokio::task::spawn_blocking(move || child.wait()).await.expect("joins").expect("waits");
+    assert!(exit.success(), "serve exits cleanly on SIGTERM: {exit}");
+
+    // A secret too short to be real is refused at start.
+    std::fs::write(&secret_path, "short").expect("writes");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--api-key", "k", "--secret-file"])
+        .arg(&secret_path)
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("at least 16"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Garbage before a join is refused with an error and a close frame, like a bad token.
+#[tokio::test]
+async fn garbage_instead_of_a_join_is_refused_and_closed() {
+    let h = Harness::start().await;
+    let cases = [
+        (Message::text("{not json"), ErrorCode::InvalidArgument),
+        (Message::text(r#"{"type":"leave"}"#), ErrorCode::InvalidState),
+        (Message::text(r#"{"type":"join","token":"x","version":99}"#), ErrorCode::InvalidArgument),
+        (Message::binary(vec![0u8, 159, 146, 150]), ErrorCode::InvalidArgument),
+    ];
+    for (frame, code) in cases {
+        let (mut raw, _) = tokio_tungstenite::connect_async(h.server.ws_url()).await.expect("connects");
+        raw.send(frame.clone()).await.expect("sends");
+        let first = raw.next().await.expect("a message").expect("readable");
+        let msg: ServerMessage = serde_json::from_str(first.to_text().expect("text")).expect("decodes");
+        assert!(matches!(msg, ServerMessage::Error { code: got, .. } if got == code), "{frame:?}: {msg:?}");
+        assert!(matches!(raw.next().await, Some(Ok(Message::Close(Some(_))))), "{frame:?}: closed after");
+    }
+    assert_eq!(h.uids_in("s").await, Vec::<String>::new());
+}
