@@ -9,6 +9,7 @@
 //! - [`rtc`]: the seam around the WebRTC library.
 //! - [`media`]: capture, codecs, mixing and playback.
 //! - [`render`]: renderers of the view model (PNG snapshots, the web UI).
+//! - [`web`]: the web renderer of the call UI (HTTP + WebSocket server and its page).
 //! - [`cli`]: one module per subcommand.
 
 pub mod bus;
@@ -22,3 +23,4 @@ pub mod render;
 pub mod rtc;
 pub mod session;
 pub mod signaling;
+pub mod web;

@@ -1,0 +1,2 @@
+//! Integration tests of the host.
+mod web;
