@@ -306,3 +306,28 @@ impl Drop for WebUi {
         self.shutdown.send_replace(true);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn frames_of_the_wrong_size_are_refused_with_their_sizes() {
+        let (ui, _inputs) = WebUi::start(WebUiConfig::on_port(0)).await.expect("start");
+        let error = ui.push_frame("bob", VideoFrame::rgba(4, 2, vec![0; 31])).expect_err("short frame");
+        assert_eq!(error.to_string(), "video frame of bob is 31 bytes, but 4x2 RGBA needs 32");
+        let error = ui.push_frame("bob", VideoFrame::jpeg(0, 2, vec![1])).expect_err("empty frame");
+        assert!(matches!(error, WebError::EmptyFrame { .. }), "{error}");
+        ui.push_frame("bob", VideoFrame::rgba(4, 2, vec![0; 32])).expect("a frame of the right size");
+        ui.shutdown().await.expect("shutdown");
+    }
+
+    #[tokio::test]
+    async fn binds_loopback_on_a_free_port() {
+        let (ui, _inputs) = WebUi::start(WebUiConfig::default()).await.expect("start");
+        assert!(ui.local_addr().ip().is_loopback());
+        assert_ne!(ui.local_addr().port(), 0);
+        assert_eq!(ui.url(), format!("http://{}/", ui.local_addr()));
+        ui.shutdown().await.expect("shutdown");
+    }
+}

@@ -545,3 +545,27 @@ async fn a_page_that_connects_late_gets_the_current_view_and_frames() {
     ui.shutdown().await.expect("stopping the web UI");
     drop(permit);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_frames_is_dropped_down_to_the_newest() {
+    let h = Harness::start(three_tile_view()).await;
+    // 60 frames at once, far faster than the 15 frames a second the server sends: the
+    // page must end on the last one without having been sent them all.
+    let burst = 60u8;
+    for i in 0..burst {
+        let shade = if i == burst - 1 { [30, 200, 30] } else { [10 + i, 10, 10] };
+        h.ui.push_frame("alice", split_frame(64, 36, shade, shade)).expect("pushing a frame");
+    }
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let px = canvas_pixel(&h.page, "alice", 32, 18).await;
+        if close_to(&px, [30, 200, 30]) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the newest frame never showed: {px:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let drawn: u32 = eval_json(&h.page, "window.__switchboard.frames.alice").await;
+    assert!(drawn < u32::from(burst) / 4, "{drawn} of {burst} frames reached the page");
+    h.finish().await;
+}
