@@ -569,3 +569,22 @@ async fn a_burst_of_frames_is_dropped_down_to_the_newest() {
     assert!(drawn < u32::from(burst) / 4, "{drawn} of {burst} frames reached the page");
     h.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resizing_the_window_sends_window_resized_and_rescales() {
+    use chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams;
+
+    let mut h = Harness::start(three_tile_view()).await;
+    h.page
+        .execute(SetDeviceMetricsOverrideParams::new(640, 360, 1.0, false))
+        .await
+        .expect("resizing the viewport");
+    assert_eq!(h.next_input().await, UiInput::WindowResized { width: 640.0, height: 360.0 });
+    // Until the layout answers with a view of the new size, the old one is drawn scaled
+    // down to fit: Alice's 960 px wide tile is now 480 px wide.
+    let boxes = tile_boxes(&h.page).await;
+    let alice = boxes.iter().find(|b| b.uid == "alice").expect("alice's tile");
+    assert_near(alice.w, 480.0, "scaled width");
+    assert_near(alice.x, 0.0, "scaled x");
+    h.finish().await;
+}
