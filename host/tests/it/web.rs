@@ -283,6 +283,7 @@ async fn three_tiles_are_drawn_at_their_rectangles() {
     let expected: Vec<(String, bool, bool)> =
         expected.iter().map(|(i, d, t)| (i.to_string(), *d, *t)).collect();
     assert_eq!(buttons, expected);
+    screenshot(&h.page, "three-tiles.png").await;
     h.finish().await;
 }
 
