@@ -9,3 +9,4 @@ mod media;
 mod plugin_loading;
 mod rtc;
 mod signaling;
+mod web;
