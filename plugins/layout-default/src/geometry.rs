@@ -72,7 +72,7 @@ pub fn grid(area: &Rect, n: usize) -> Vec<Rect> {
 /// along the bottom of `area`. With no small tiles the main one takes the whole area.
 pub fn spotlight(area: &Rect, strip: usize) -> (Rect, Vec<Rect>) {
     if strip == 0 {
-        return (*area, Vec::new());
+        return (inset(area), Vec::new());
     }
     let gap = gap_for(area, strip);
     let band_h = (area.h * 0.24).min(180.0);
@@ -115,4 +115,10 @@ pub fn boxed(x: f32, y: f32, w: f32, h: f32, bounds: &Rect) -> Rect {
 pub fn centred(w: f32, h: f32, bounds: &Rect) -> Rect {
     let (w, h) = (w.min(bounds.w.max(0.0)), h.min(bounds.h.max(0.0)));
     Rect::new(bounds.x + (bounds.w.max(0.0) - w) / 2.0, bounds.y + (bounds.h.max(0.0) - h) / 2.0, w, h)
+}
+
+/// `area` less the usual margin on every side (less on tiny windows), for a lone tile.
+pub fn inset(area: &Rect) -> Rect {
+    let gap = gap_for(area, 1);
+    Rect::new(area.x + gap, area.y + gap, (area.w - 2.0 * gap).max(0.0), (area.h - 2.0 * gap).max(0.0))
 }

@@ -18,7 +18,7 @@ use switchboard_core::view::{
 };
 use switchboard_core::{Capability, Event, EventKind, PluginKind};
 
-use geometry::{boxed, centred, clamp_to, grid, split_bar, spotlight};
+use geometry::{boxed, centred, clamp_to, grid, inset, split_bar, spotlight};
 
 /// The plugin.
 #[derive(Debug, Default)]
@@ -161,7 +161,7 @@ pub fn layout(
         }
         Mode::Single => {
             if let Some(i) = pick_main(&req.participants, pinned, active) {
-                tiles.push(tile(&req.participants[i], area, 0, true, req, active));
+                tiles.push(tile(&req.participants[i], inset(&area), 0, true, req, active));
             }
         }
         Mode::Spotlight => {

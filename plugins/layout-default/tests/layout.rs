@@ -189,7 +189,8 @@ fn every_show_button_option_hides_its_button() {
     let ids = |req: &ViewRequest| render(req).buttons.into_iter().map(|b| b.id).collect::<Vec<_>>();
     let all = request(2, CallSettings::builder().show_call_record_button(true).build());
     assert_eq!(ids(&all), ["mute_audio", "pause_video", "switch_camera", "audio_mode", "record", "end_call"]);
-    let checks: [(fn(&mut CallSettings), &str); 6] = [
+    type TurnOff = fn(&mut CallSettings);
+    let checks: [(TurnOff, &str); 6] = [
         (|s| s.show_mute_audio_button = false, "mute_audio"),
         (|s| s.show_pause_video_button = false, "pause_video"),
         (|s| s.show_switch_camera_button = false, "switch_camera"),
