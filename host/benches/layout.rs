@@ -1,6 +1,7 @@
 //! How long `layout-default` takes to lay out a 16-participant call through the plugin ABI:
 //! the render request encoded as JSON, passed through the C `handle` glue, laid out, and
 //! the view decoded again, as the host does on every render. Target: under 100 µs.
+//! A second group calls the layout function directly, to show what the JSON costs.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use layout_default::DefaultLayout;
@@ -46,6 +47,25 @@ fn layout_16(c: &mut Criterion) {
             b.iter(|| {
                 let view = harness.render(std::hint::black_box(&req)).expect("render").expect("a view");
                 std::hint::black_box(view)
+            })
+        });
+    }
+    group.finish();
+
+    // The same layouts called directly, without the ABI: the difference is the cost of the
+    // JSON messages crossing the boundary.
+    let mut group = c.benchmark_group("layout_16_participants_direct");
+    for (name, mode) in [("grid", Mode::Default), ("spotlight", Mode::Spotlight), ("single", Mode::Single)] {
+        let req = request(mode);
+        let dragged = std::collections::BTreeMap::new();
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                std::hint::black_box(layout_default::layout(
+                    std::hint::black_box(&req),
+                    None,
+                    &dragged,
+                    Some("user-3"),
+                ))
             })
         });
     }
