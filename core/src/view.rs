@@ -505,3 +505,64 @@ pub fn initials(name: &str) -> String {
         .collect();
     if s.is_empty() { "?".to_owned() } else { s }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::Command;
+    use crate::model::AudioModeKind;
+
+    fn modes(kinds: &[AudioModeKind], selected: usize) -> Vec<AudioMode> {
+        kinds.iter().enumerate().map(|(i, &mode)| AudioMode { mode, is_selected: i == selected }).collect()
+    }
+
+    #[test]
+    fn initials_take_two_words() {
+        assert_eq!(initials("Ada Lovelace"), "AL");
+        assert_eq!(initials("  bob  "), "B");
+        assert_eq!(initials("Jean Luc Picard"), "JL");
+        assert_eq!(initials(""), "?");
+    }
+
+    #[test]
+    fn audio_mode_cycles_after_the_selected_one() {
+        use AudioModeKind::*;
+        let mut state = CallUiState::default();
+        assert_eq!(state.command_for_button(button_id::AUDIO_MODE), None, "nothing known");
+        state.audio_modes = modes(&[Speaker], 0);
+        assert_eq!(state.command_for_button(button_id::AUDIO_MODE), None, "nothing to switch to");
+        state.audio_modes = modes(&[Speaker, Earpiece, Bluetooth], 2);
+        assert_eq!(
+            state.command_for_button(button_id::AUDIO_MODE),
+            Some(Command::SetAudioMode { mode: Speaker })
+        );
+        assert_eq!(state.command_for_button("raise_hand"), None);
+    }
+
+    #[test]
+    fn custom_buttons_past_the_end_go_last_and_pip_has_none() {
+        let mut request = ViewRequest {
+            width: 100.0,
+            height: 100.0,
+            settings: CallSettings::default(),
+            button_order: Some(vec![button_id::END_CALL.to_owned()]),
+            custom_buttons: vec![CustomButton {
+                id: "x".into(),
+                label: "X".into(),
+                icon: String::new(),
+                position: Some(99),
+            }],
+            participants: Vec::new(),
+            active_speaker: None,
+            recording: false,
+            pip: false,
+            idle_seconds_left: None,
+            audio_modes: Vec::new(),
+            audio_only: false,
+        };
+        let ids: Vec<String> = button_bar(&request).into_iter().map(|b| b.id).collect();
+        assert_eq!(ids, ["end_call", "x"]);
+        request.pip = true;
+        assert!(button_bar(&request).is_empty());
+    }
+}
