@@ -289,3 +289,280 @@ pub enum UiInput {
     #[serde(other)]
     Unknown,
 }
+
+// ---- Built-in buttons, shared by every layout ----
+//
+// The seed's default layout has a fixed set of buttons whose presses become commands. A
+// third-party layout that keeps those buttons should behave the same way, so the ids, the
+// bar's contents and the press-to-command mapping live here, next to the view model,
+// rather than in one layout plugin.
+
+/// The ids of the built-in buttons.
+pub mod button_id {
+    /// Mute or unmute the local microphone.
+    pub const MUTE_AUDIO: &str = "mute_audio";
+    /// Pause or resume the local camera.
+    pub const PAUSE_VIDEO: &str = "pause_video";
+    /// Switch between camera sources.
+    pub const SWITCH_CAMERA: &str = "switch_camera";
+    /// Cycle through the available audio outputs.
+    pub const AUDIO_MODE: &str = "audio_mode";
+    /// Turn an audio-only call into a video call.
+    pub const SWITCH_TO_VIDEO: &str = "switch_to_video";
+    /// Start or stop recording.
+    pub const RECORD: &str = "record";
+    /// Leave the call.
+    pub const END_CALL: &str = "end_call";
+    /// Every built-in id, in the default order of the button bar.
+    pub const DEFAULT_ORDER: &[&str] =
+        &[MUTE_AUDIO, PAUSE_VIDEO, SWITCH_CAMERA, AUDIO_MODE, SWITCH_TO_VIDEO, RECORD, END_CALL];
+}
+
+fn audio_mode_label(mode: crate::model::AudioModeKind) -> &'static str {
+    use crate::model::AudioModeKind;
+    match mode {
+        AudioModeKind::Speaker => "Speaker",
+        AudioModeKind::Earpiece => "Earpiece",
+        AudioModeKind::Bluetooth => "Bluetooth",
+        AudioModeKind::Headphones => "Headphones",
+    }
+}
+
+/// The button bar for a request: the built-in buttons the settings show, in
+/// `button_order` (or [`button_id::DEFAULT_ORDER`]), with the custom buttons inserted at
+/// their positions. Empty when `enable_default_layout` is false or in picture-in-picture.
+///
+/// The rules are the seed's: the record button only with `show_call_record_button`, the
+/// switch-to-video button only on audio-only calls, every other built-in under its
+/// `show_*_button` option. Toggles follow the local participant (muted, paused) and the
+/// recording state.
+pub fn button_bar(request: &ViewRequest) -> Vec<Button> {
+    let s = &request.settings;
+    if !s.enable_default_layout || request.pip {
+        return Vec::new();
+    }
+    let local = request.participants.iter().find(|p| p.is_local);
+    let muted = local.is_some_and(|p| p.audio_muted);
+    let paused = local.is_some_and(|p| p.video_off) && !request.audio_only;
+    let order: Vec<&str> = match &request.button_order {
+        Some(ids) => ids.iter().map(String::as_str).collect(),
+        None => button_id::DEFAULT_ORDER.to_vec(),
+    };
+    let button = |id: &str, label: &str, icon: &str, enabled: bool, toggled: bool| Button {
+        id: id.to_owned(),
+        label: label.to_owned(),
+        icon: icon.to_owned(),
+        enabled,
+        toggled,
+    };
+    let mut bar: Vec<Button> = Vec::new();
+    for id in order {
+        // An id listed twice in config would draw two buttons doing the same thing.
+        if bar.iter().any(|b| b.id == id) {
+            continue;
+        }
+        let b = match id {
+            button_id::MUTE_AUDIO if s.show_mute_audio_button => {
+                button(id, if muted { "Unmute" } else { "Mute" }, "mic", true, muted)
+            }
+            button_id::PAUSE_VIDEO if s.show_pause_video_button => button(
+                id,
+                if paused { "Start video" } else { "Stop video" },
+                "camera",
+                !request.audio_only,
+                paused,
+            ),
+            button_id::SWITCH_CAMERA if s.show_switch_camera_button => {
+                button(id, "Flip camera", "switch-camera", !request.audio_only, false)
+            }
+            button_id::AUDIO_MODE if s.show_audio_mode_button => {
+                let selected = request.audio_modes.iter().find(|m| m.is_selected).map(|m| m.mode);
+                button(
+                    id,
+                    selected.map_or("Audio", audio_mode_label),
+                    "speaker",
+                    request.audio_modes.len() >= 2,
+                    false,
+                )
+            }
+            button_id::SWITCH_TO_VIDEO if s.show_switch_to_video_call_button && request.audio_only => {
+                button(id, "Video call", "video", true, false)
+            }
+            button_id::RECORD if s.show_call_record_button => button(
+                id,
+                if request.recording { "Stop rec" } else { "Record" },
+                "record",
+                true,
+                request.recording,
+            ),
+            button_id::END_CALL if s.show_end_call_button => button(id, "End", "end-call", true, false),
+            _ => continue,
+        };
+        bar.push(b);
+    }
+    // Insert in ascending position so that each position means "index in the final bar".
+    let mut custom: Vec<&CustomButton> = request.custom_buttons.iter().collect();
+    custom.sort_by_key(|b| b.position.unwrap_or(usize::MAX));
+    for c in custom {
+        let at = c.position.unwrap_or(usize::MAX).min(bar.len());
+        bar.insert(at, button(&c.id, &c.label, &c.icon, true, false));
+    }
+    bar
+}
+
+/// What a layout remembers between messages to turn a built-in button press into the
+/// matching command: the last [`ViewRequest`] sets it, events keep it current.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CallUiState {
+    /// The local user's uid, once known.
+    pub local_uid: Option<String>,
+    /// The local microphone is muted.
+    pub audio_muted: bool,
+    /// The local camera is paused.
+    pub video_paused: bool,
+    /// The call is being recorded.
+    pub recording: bool,
+    /// The call is audio-only.
+    pub audio_only: bool,
+    /// The available audio outputs.
+    pub audio_modes: Vec<AudioMode>,
+    /// The last active speaker reported by `active_speaker_changed`.
+    pub active_speaker: Option<String>,
+}
+
+impl CallUiState {
+    /// Takes the state a render request carries.
+    pub fn update_from_request(&mut self, request: &ViewRequest) {
+        if let Some(local) = request.participants.iter().find(|p| p.is_local) {
+            self.local_uid = Some(local.user.uid.clone());
+            self.audio_muted = local.audio_muted;
+            self.video_paused = local.video_off && !request.audio_only;
+        }
+        self.recording = request.recording;
+        self.audio_only = request.audio_only;
+        self.audio_modes = request.audio_modes.clone();
+        if request.active_speaker.is_some() {
+            self.active_speaker = request.active_speaker.clone();
+        }
+    }
+
+    fn is_local(&self, uid: &str) -> bool {
+        self.local_uid.as_deref() == Some(uid)
+    }
+
+    /// Follows one call event.
+    pub fn apply_event(&mut self, event: &crate::event::Event) {
+        use crate::event::Event;
+        match event {
+            Event::SessionStarted { user, .. } => self.local_uid = Some(user.uid.clone()),
+            Event::UserMuted { muted, .. } if self.is_local(&muted.uid) => self.audio_muted = true,
+            Event::UserUnmuted { user } if self.is_local(&user.uid) => self.audio_muted = false,
+            Event::UserVideoPaused { user, paused } if self.is_local(&user.uid) => {
+                self.video_paused = *paused
+            }
+            Event::RecordingToggled { recording_started, .. } => self.recording = *recording_started,
+            Event::AudioModeChanged { modes } => self.audio_modes = modes.clone(),
+            Event::CallSwitchedToVideo { .. } => self.audio_only = false,
+            Event::ActiveSpeakerChanged { uid } => self.active_speaker = uid.clone(),
+            _ => {}
+        }
+    }
+
+    /// The command a press of built-in button `id` stands for, or `None` for a custom
+    /// button, an unknown id, or a press that has nothing to do (cycling audio outputs
+    /// when fewer than two are available).
+    pub fn command_for_button(&self, id: &str) -> Option<crate::command::Command> {
+        use crate::command::Command;
+        Some(match id {
+            button_id::MUTE_AUDIO => Command::MuteAudio { muted: !self.audio_muted },
+            button_id::PAUSE_VIDEO => Command::PauseVideo { paused: !self.video_paused },
+            button_id::SWITCH_CAMERA => Command::SwitchCamera,
+            button_id::AUDIO_MODE => {
+                if self.audio_modes.len() < 2 {
+                    return None;
+                }
+                let selected = self.audio_modes.iter().position(|m| m.is_selected).unwrap_or(0);
+                let next = self.audio_modes[(selected + 1) % self.audio_modes.len()];
+                Command::SetAudioMode { mode: next.mode }
+            }
+            button_id::SWITCH_TO_VIDEO => Command::SwitchToVideoCall,
+            button_id::RECORD if self.recording => Command::StopRecording,
+            button_id::RECORD => Command::StartRecording,
+            button_id::END_CALL => Command::EndSession,
+            _ => return None,
+        })
+    }
+}
+
+/// The initials drawn on an avatar: the first letter of the first two words of a name,
+/// upper-cased (`"Ada Lovelace"` gives `"AL"`), or `"?"` for an empty name.
+pub fn initials(name: &str) -> String {
+    let s: String = name
+        .split_whitespace()
+        .take(2)
+        .filter_map(|w| w.chars().next())
+        .flat_map(char::to_uppercase)
+        .collect();
+    if s.is_empty() { "?".to_owned() } else { s }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::Command;
+    use crate::model::AudioModeKind;
+
+    fn modes(kinds: &[AudioModeKind], selected: usize) -> Vec<AudioMode> {
+        kinds.iter().enumerate().map(|(i, &mode)| AudioMode { mode, is_selected: i == selected }).collect()
+    }
+
+    #[test]
+    fn initials_take_two_words() {
+        assert_eq!(initials("Ada Lovelace"), "AL");
+        assert_eq!(initials("  bob  "), "B");
+        assert_eq!(initials("Jean Luc Picard"), "JL");
+        assert_eq!(initials(""), "?");
+    }
+
+    #[test]
+    fn audio_mode_cycles_after_the_selected_one() {
+        use AudioModeKind::*;
+        let mut state = CallUiState::default();
+        assert_eq!(state.command_for_button(button_id::AUDIO_MODE), None, "nothing known");
+        state.audio_modes = modes(&[Speaker], 0);
+        assert_eq!(state.command_for_button(button_id::AUDIO_MODE), None, "nothing to switch to");
+        state.audio_modes = modes(&[Speaker, Earpiece, Bluetooth], 2);
+        assert_eq!(
+            state.command_for_button(button_id::AUDIO_MODE),
+            Some(Command::SetAudioMode { mode: Speaker })
+        );
+        assert_eq!(state.command_for_button("raise_hand"), None);
+    }
+
+    #[test]
+    fn custom_buttons_past_the_end_go_last_and_pip_has_none() {
+        let mut request = ViewRequest {
+            width: 100.0,
+            height: 100.0,
+            settings: CallSettings::default(),
+            button_order: Some(vec![button_id::END_CALL.to_owned()]),
+            custom_buttons: vec![CustomButton {
+                id: "x".into(),
+                label: "X".into(),
+                icon: String::new(),
+                position: Some(99),
+            }],
+            participants: Vec::new(),
+            active_speaker: None,
+            recording: false,
+            pip: false,
+            idle_seconds_left: None,
+            audio_modes: Vec::new(),
+            audio_only: false,
+        };
+        let ids: Vec<String> = button_bar(&request).into_iter().map(|b| b.id).collect();
+        assert_eq!(ids, ["end_call", "x"]);
+        request.pip = true;
+        assert!(button_bar(&request).is_empty());
+    }
+}

@@ -10,3 +10,5 @@ mod plugin_loading;
 mod rtc;
 mod signaling;
 mod web;
+
+mod snapshot;
