@@ -912,10 +912,10 @@ fn commands_valid(ctx: &mut Ctx) -> Verdict {
                 continue;
             }
             seen.insert(command.name());
-            if let Some(cap) = needs(command) {
-                if !d.capabilities.contains(&cap) {
-                    undeclared.insert(format!("{} (needs {cap})", command.name()));
-                }
+            if let Some(cap) = needs(command)
+                && !d.capabilities.contains(&cap)
+            {
+                undeclared.insert(format!("{} (needs {cap})", command.name()));
             }
         }
     }
@@ -1266,10 +1266,10 @@ fn check_view(request: &ViewRequest, view: &switchboard_core::view::View) -> Res
             return Err(format!("tile for {:?}, who is not in the call", tile.uid));
         }
     }
-    if let Some(bar) = view.button_bar {
-        if !bar.is_finite() || !bar.is_inside(&window) {
-            return Err(format!("button bar at {bar:?} is not finite and inside {window:?}"));
-        }
+    if let Some(bar) = view.button_bar
+        && (!bar.is_finite() || !bar.is_inside(&window))
+    {
+        return Err(format!("button bar at {bar:?} is not finite and inside {window:?}"));
     }
     for overlay in &view.overlays {
         let rect = match overlay {

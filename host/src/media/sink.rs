@@ -288,7 +288,7 @@ fn launch(
                     }
                     w.flush().map_err(wav_err)?;
                     frames += 1;
-                    if frames % WAV_FLUSH_FRAMES == 0 {
+                    if frames.is_multiple_of(WAV_FLUSH_FRAMES) {
                         writer.flush().map_err(wav_err)?;
                     }
                     Ok(())

@@ -362,11 +362,11 @@ fn draw_tile(pm: &mut Pixmap, tile: &Tile) {
             draw_video_off_badge(pm, &r);
         }
     }
-    if tile.active_speaker {
-        if let Some(path) = rounded(&tile.rect, 10.0) {
-            let stroke = Stroke { width: 4.0, ..Stroke::default() };
-            pm.stroke_path(&path, &paint(SPEAKER_GREEN, 255), &stroke, Transform::identity(), None);
-        }
+    if tile.active_speaker
+        && let Some(path) = rounded(&tile.rect, 10.0)
+    {
+        let stroke = Stroke { width: 4.0, ..Stroke::default() };
+        pm.stroke_path(&path, &paint(SPEAKER_GREEN, 255), &stroke, Transform::identity(), None);
     }
 }
 

@@ -774,13 +774,13 @@ impl Rooms {
     ) -> Result<(), CallsException> {
         let mut rooms = self.lock();
         let room = rooms.get_mut(session_id).ok_or_else(not_a_member)?;
-        if let StateChange::SwitchToVideoAccepted { request_initiated_by } = &change {
-            if room.find(request_initiated_by).is_none() {
-                return Err(CallsException::new(
-                    ErrorCode::InvalidArgument,
-                    format!("no member with resource `{request_initiated_by}` asked for video"),
-                ));
-            }
+        if let StateChange::SwitchToVideoAccepted { request_initiated_by } = &change
+            && room.find(request_initiated_by).is_none()
+        {
+            return Err(CallsException::new(
+                ErrorCode::InvalidArgument,
+                format!("no member with resource `{request_initiated_by}` asked for video"),
+            ));
         }
         let member =
             room.members.iter_mut().find(|m| m.user.resource == resource).ok_or_else(not_a_member)?;
