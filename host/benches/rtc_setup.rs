@@ -171,6 +171,107 @@ async fn run_bare() -> Run {
     bare_trickle(&b, Arc::clone(&a), Arc::clone(&a_ready));
     let (a_up, b_up) = (bare_on_connected(&a), bare_on_connected(&b));
     let (first_tx, mut first_rx) = mpsc::unbounded_channel();
+    pump(a_events, Arc::clone(&b), Arc::clone(&a_up), None);
+    pump(b_events, Arc::clone(&a), Arc::clone(&b_up), Some(first_tx));
+    a.add_audio_track().await.expect("a audio");
+    b.add_audio_track().await.expect("b audio");
+    let offer = a.create_offer().await.expect("offer");
+    let answer = b.accept_offer(offer).await.expect("answer");
+    a.accept_answer(answer).await.expect("accept");
+
+    let sender = Arc::clone(&a);
+    let sending = tokio::spawn(async move {
+        loop {
+            let _ = sender.send_audio(&packet()).await;
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    });
+    let connected = tokio::time::timeout(LIMIT, async {
+        tokio::join!(a_up.notified(), b_up.notified());
+        start.elapsed()
+    })
+    .await
+    .expect("link pair connects");
+    let first = tokio::time::timeout(LIMIT, first_rx.recv())
+        .await
+        .expect("first audio arrives")
+        .expect("first audio sender alive");
+    sending.abort();
+    let run = Run { connected, first_audio: first - start };
+    a.close().await.expect("close a");
+    b.close().await.expect("close b");
+    run
+}
+
+/// The library's peer connections with its own defaults (default codecs, default
+/// interceptors, default ICE gathering), wired the way its examples do.
+async fn bare_pc() -> Arc<RTCPeerConnection> {
+    let mut media = MediaEngine::default();
+    media.register_default_codecs().expect("codecs");
+    let registry = register_default_interceptors(Registry::new(), &mut media).expect("interceptors");
+    let api = APIBuilder::new().with_media_engine(media).with_interceptor_registry(registry).build();
+    Arc::new(api.new_peer_connection(RTCConfiguration::default()).await.expect("pc"))
+}
+
+fn opus() -> RTCRtpCodecCapability {
+    RTCRtpCodecCapability {
+        mime_type: MIME_TYPE_OPUS.to_owned(),
+        clock_rate: 48_000,
+        channels: 2,
+        ..Default::default()
+    }
+}
+
+/// Relays `from`'s candidates to `to`, once `to` has its remote description.
+fn bare_trickle(from: &RTCPeerConnection, to: Arc<RTCPeerConnection>, ready: Arc<Notify>) {
+    let (tx, mut rx) = mpsc::unbounded_channel::<RTCIceCandidateInit>();
+    from.on_ice_candidate(Box::new(move |c| {
+        if let Some(init) = c.and_then(|c| c.to_json().ok()) {
+            let _ = tx.send(init);
+        }
+        Box::pin(async {})
+    }));
+    tokio::spawn(async move {
+        ready.notified().await;
+        while let Some(init) = rx.recv().await {
+            if let Err(e) = to.add_ice_candidate(init).await {
+                eprintln!("bare candidate: {e}");
+            }
+        }
+    });
+}
+
+fn bare_on_connected(pc: &RTCPeerConnection) -> Arc<Notify> {
+    let up = Arc::new(Notify::new());
+    let n = Arc::clone(&up);
+    pc.on_peer_connection_state_change(Box::new(move |s| {
+        if s == RTCPeerConnectionState::Connected {
+            n.notify_one();
+        }
+        Box::pin(async {})
+    }));
+    up
+}
+
+async fn run_bare() -> Run {
+    let start = Instant::now();
+    let (a, b) = (bare_pc().await, bare_pc().await);
+    let (a_ready, b_ready) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    bare_trickle(&a, Arc::clone(&b), Arc::clone(&b_ready));
+    bare_trickle(&b, Arc::clone(&a), Arc::clone(&a_ready));
+    let (a_up, b_up) = (bare_on_connected(&a), bare_on_connected(&b));
+    for (name, pc) in [("A", &a), ("B", &b)] {
+        pc.on_ice_connection_state_change(Box::new(move |st| {
+            if std::env::var("PROBE").is_ok() { eprintln!("{name} ice {st} at {:?}", start.elapsed()); }
+            Box::pin(async {})
+        }));
+        let dtls = pc.dtls_transport();
+        dtls.on_state_change(Box::new(move |st| {
+            if std::env::var("PROBE").is_ok() { eprintln!("{name} dtls {st} at {:?}", start.elapsed()); }
+            Box::pin(async {})
+        }));
+    }
+    let (first_tx, mut first_rx) = mpsc::unbounded_channel();
     b.on_track(Box::new(move |track, _, _| {
         let tx = first_tx.clone();
         Box::pin(async move {
@@ -232,8 +333,9 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 
 fn report(name: &str, what: &str, mut v: Vec<Duration>) {
     v.sort();
+    let slow = v.iter().filter(|d| **d > Duration::from_millis(100)).count();
     println!(
-        "{name:<10} {what:<12} p50 {:>7.1} ms  p95 {:>7.1} ms  min {:>7.1} ms  max {:>7.1} ms  (n={})",
+        "{name:<10} {what:<12} p50 {:>7.1} ms  p95 {:>7.1} ms  min {:>7.1} ms  max {:>7.1} ms  >100ms {slow:>3}  (n={})",
         percentile(&v, 0.5),
         percentile(&v, 0.95),
         percentile(&v, 0.0),
