@@ -7,6 +7,7 @@ use webrtc::api::interceptor_registry::register_default_interceptors;
 use webrtc::api::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8, MediaEngine};
 use webrtc::api::setting_engine::SettingEngine;
 use webrtc::api::{API, APIBuilder};
+use webrtc::dtls_transport::dtls_role::DTLSRole;
 use webrtc::ice::mdns::MulticastDnsMode;
 use webrtc::ice::network_type::NetworkType;
 use webrtc::interceptor::registry::Registry;
@@ -100,8 +101,16 @@ fn media_engine() -> Result<MediaEngine, RtcError> {
 /// The ICE policy. Loopback scope gathers only 127.0.0.1 host candidates over UDP and
 /// turns mDNS off, so a local call opens exactly one socket per link and never waits on
 /// an interface that cannot reach the other process.
-fn setting_engine(options: &LinkOptions) -> SettingEngine {
+fn setting_engine(options: &LinkOptions) -> Result<SettingEngine, RtcError> {
     let mut settings = SettingEngine::default();
+    // The answerer waits for the offerer's ClientHello instead of sending its own.
+    // The answerer is the ICE-controlled side and reports connected first; as DTLS client
+    // it would often send its ClientHello before the offerer's ICE accepted the pair, the
+    // packet was lost, and the handshake waited for the 1 s DTLS retransmission (16 of 100
+    // loopback setups, see BENCHMARKS.md). `a=setup:passive` answers are valid (RFC 5763).
+    settings
+        .set_answering_dtls_role(DTLSRole::Server)
+        .map_err(|source| RtcError::Setup { step: "choosing the DTLS role", source: lib(source) })?;
     match options.ice_scope {
         IceScope::Loopback => {
             settings.set_include_loopback_candidate(true);
@@ -113,7 +122,7 @@ fn setting_engine(options: &LinkOptions) -> SettingEngine {
             settings.set_network_types(vec![NetworkType::Udp4, NetworkType::Udp6]);
         }
     }
-    settings
+    Ok(settings)
 }
 
 /// Builds the library's API object for one link. Each link gets its own, so links share
@@ -127,6 +136,6 @@ pub(crate) fn build_api(options: &LinkOptions) -> Result<API, RtcError> {
     Ok(APIBuilder::new()
         .with_media_engine(engine)
         .with_interceptor_registry(registry)
-        .with_setting_engine(setting_engine(options))
+        .with_setting_engine(setting_engine(options)?)
         .build())
 }

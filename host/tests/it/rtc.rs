@@ -36,6 +36,11 @@ fn pump(
         while let Some(event) = events.recv().await {
             match event {
                 LinkEvent::LocalCandidate { candidate } => {
+                    // Browser-shaped, and on loopback only (the default ICE scope).
+                    let line = candidate["candidate"].as_str().expect("candidate line");
+                    assert!(line.starts_with("candidate:"), "{line}");
+                    assert!(line.contains(" 127.0.0.1 ") && line.contains(" typ host"), "{line}");
+                    assert!(candidate.get("sdpMid").is_some(), "{candidate}");
                     // Relayed as opaque JSON, exactly like the signaling server does.
                     let wire = serde_json::to_string(&candidate).expect("candidate serializes");
                     let back = serde_json::from_str(&wire).expect("candidate parses");
@@ -184,6 +189,18 @@ async fn renegotiation_adds_video_both_ways_while_audio_keeps_flowing() {
 
     a.link.add_video_track(VideoCodec::Vp8).await.expect("a video");
     let offer = a.link.create_offer().await.expect("renegotiation offer");
+    let sdp = offer["sdp"].as_str().expect("sdp text");
+    assert_eq!(offer["type"], "offer");
+    for line in [
+        "a=rtpmap:111 opus/48000/2",
+        "a=rtpmap:96 VP8/90000",
+        "a=rtpmap:102 H264/90000",
+        "a=rtcp-fb:96 nack pli",
+        "a=fingerprint:sha-256 ",
+        "a=setup:",
+    ] {
+        assert!(sdp.contains(line), "offer lacks {line:?}:\n{sdp}");
+    }
     // The answerer adds its own video before answering, so one round gives video both ways.
     b.link.add_video_track(VideoCodec::Vp8).await.expect("b video");
     let answer = b.link.accept_offer(offer).await.expect("renegotiation answer");

@@ -1,0 +1,371 @@
+//! Call setup on loopback through the WebRTC seam, against a bare pair of the library's
+//! own peer connections in the same run.
+//!
+//! One run: create two peers, add an audio track on each, offer/answer through in-memory
+//! channels with trickle ICE, and time (a) until both report connected and (b) until the
+//! first audio packet sent by the offerer is read by the answerer. The offerer writes a
+//! packet every 2 ms from the moment it has the answer, so (b) measures setup, not the
+//! 20 ms packet cadence. Runs alternate between the two variants so both see the same
+//! machine load. Prints p50/p95/min/max in milliseconds.
+//!
+//! `cargo bench -p switchboard-host --bench rtc_setup [-- RUNS]` (default 50 runs).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use switchboard_host::rtc::{AudioFrame, LinkEvent, LinkOptions, LinkState, MediaKind, PeerLink};
+use tokio::sync::{Notify, mpsc};
+use webrtc::api::APIBuilder;
+use webrtc::api::interceptor_registry::register_default_interceptors;
+use webrtc::api::media_engine::{MIME_TYPE_OPUS, MediaEngine};
+use webrtc::ice_transport::ice_candidate::RTCIceCandidateInit;
+use webrtc::interceptor::registry::Registry;
+use webrtc::media::Sample;
+use webrtc::peer_connection::RTCPeerConnection;
+use webrtc::peer_connection::configuration::RTCConfiguration;
+use webrtc::peer_connection::peer_connection_state::RTCPeerConnectionState;
+use webrtc::rtp_transceiver::rtp_codec::RTCRtpCodecCapability;
+use webrtc::track::track_local::TrackLocal;
+use webrtc::track::track_local::track_local_static_sample::TrackLocalStaticSample;
+
+const LIMIT: Duration = Duration::from_secs(10);
+
+/// Times of one run, from the start of the run.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    connected: Duration,
+    first_audio: Duration,
+}
+
+fn packet() -> AudioFrame {
+    AudioFrame { data: Bytes::from_static(&[0xfc; 60]), duration: Duration::from_millis(20) }
+}
+
+/// Routes a link's events: candidates to the other link, connected to `connected`,
+/// remote tracks' first frame to `first_frame`.
+fn pump(
+    mut events: mpsc::UnboundedReceiver<LinkEvent>,
+    other: Arc<PeerLink>,
+    connected: Arc<Notify>,
+    first_frame: Option<mpsc::UnboundedSender<Instant>>,
+) {
+    tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            match event {
+                LinkEvent::LocalCandidate { candidate } => {
+                    if let Err(e) = other.add_remote_candidate(candidate).await {
+                        eprintln!("candidate: {e}");
+                    }
+                }
+                LinkEvent::State { state: LinkState::Connected } => connected.notify_one(),
+                LinkEvent::RemoteTrack { mut track } if track.kind == MediaKind::Audio => {
+                    if let Some(tx) = first_frame.clone() {
+                        tokio::spawn(async move {
+                            if track.frames.recv().await.is_some() {
+                                let _ = tx.send(Instant::now());
+                            }
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+    });
+}
+
+async fn run_link() -> Run {
+    let start = Instant::now();
+    let (a, a_events) = PeerLink::new(LinkOptions::default()).await.expect("link a");
+    let (b, b_events) = PeerLink::new(LinkOptions::default()).await.expect("link b");
+    let (a, b) = (Arc::new(a), Arc::new(b));
+    let (a_up, b_up) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let (first_tx, mut first_rx) = mpsc::unbounded_channel();
+    pump(a_events, Arc::clone(&b), Arc::clone(&a_up), None);
+    pump(b_events, Arc::clone(&a), Arc::clone(&b_up), Some(first_tx));
+    a.add_audio_track().await.expect("a audio");
+    b.add_audio_track().await.expect("b audio");
+    let offer = a.create_offer().await.expect("offer");
+    let answer = b.accept_offer(offer).await.expect("answer");
+    a.accept_answer(answer).await.expect("accept");
+
+    let sender = Arc::clone(&a);
+    let sending = tokio::spawn(async move {
+        loop {
+            let _ = sender.send_audio(&packet()).await;
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    });
+    let connected = tokio::time::timeout(LIMIT, async {
+        tokio::join!(a_up.notified(), b_up.notified());
+        start.elapsed()
+    })
+    .await
+    .expect("link pair connects");
+    let first = tokio::time::timeout(LIMIT, first_rx.recv())
+        .await
+        .expect("first audio arrives")
+        .expect("first audio sender alive");
+    sending.abort();
+    let run = Run { connected, first_audio: first - start };
+    a.close().await.expect("close a");
+    b.close().await.expect("close b");
+    run
+}
+
+/// The library's peer connections with its own defaults (default codecs, default
+/// interceptors, default ICE gathering), wired the way its examples do.
+async fn bare_pc() -> Arc<RTCPeerConnection> {
+    let mut media = MediaEngine::default();
+    media.register_default_codecs().expect("codecs");
+    let registry = register_default_interceptors(Registry::new(), &mut media).expect("interceptors");
+    let api = APIBuilder::new().with_media_engine(media).with_interceptor_registry(registry).build();
+    Arc::new(api.new_peer_connection(RTCConfiguration::default()).await.expect("pc"))
+}
+
+fn opus() -> RTCRtpCodecCapability {
+    RTCRtpCodecCapability {
+        mime_type: MIME_TYPE_OPUS.to_owned(),
+        clock_rate: 48_000,
+        channels: 2,
+        ..Default::default()
+    }
+}
+
+/// Relays `from`'s candidates to `to`, once `to` has its remote description.
+fn bare_trickle(from: &RTCPeerConnection, to: Arc<RTCPeerConnection>, ready: Arc<Notify>) {
+    let (tx, mut rx) = mpsc::unbounded_channel::<RTCIceCandidateInit>();
+    from.on_ice_candidate(Box::new(move |c| {
+        if let Some(init) = c.and_then(|c| c.to_json().ok()) {
+            let _ = tx.send(init);
+        }
+        Box::pin(async {})
+    }));
+    tokio::spawn(async move {
+        ready.notified().await;
+        while let Some(init) = rx.recv().await {
+            if let Err(e) = to.add_ice_candidate(init).await {
+                eprintln!("bare candidate: {e}");
+            }
+        }
+    });
+}
+
+fn bare_on_connected(pc: &RTCPeerConnection) -> Arc<Notify> {
+    let up = Arc::new(Notify::new());
+    let n = Arc::clone(&up);
+    pc.on_peer_connection_state_change(Box::new(move |s| {
+        if s == RTCPeerConnectionState::Connected {
+            n.notify_one();
+        }
+        Box::pin(async {})
+    }));
+    up
+}
+
+async fn run_bare() -> Run {
+    let start = Instant::now();
+    let (a, b) = (bare_pc().await, bare_pc().await);
+    let (a_ready, b_ready) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    bare_trickle(&a, Arc::clone(&b), Arc::clone(&b_ready));
+    bare_trickle(&b, Arc::clone(&a), Arc::clone(&a_ready));
+    let (a_up, b_up) = (bare_on_connected(&a), bare_on_connected(&b));
+    let (first_tx, mut first_rx) = mpsc::unbounded_channel();
+    pump(a_events, Arc::clone(&b), Arc::clone(&a_up), None);
+    pump(b_events, Arc::clone(&a), Arc::clone(&b_up), Some(first_tx));
+    a.add_audio_track().await.expect("a audio");
+    b.add_audio_track().await.expect("b audio");
+    let offer = a.create_offer().await.expect("offer");
+    let answer = b.accept_offer(offer).await.expect("answer");
+    a.accept_answer(answer).await.expect("accept");
+
+    let sender = Arc::clone(&a);
+    let sending = tokio::spawn(async move {
+        loop {
+            let _ = sender.send_audio(&packet()).await;
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    });
+    let connected = tokio::time::timeout(LIMIT, async {
+        tokio::join!(a_up.notified(), b_up.notified());
+        start.elapsed()
+    })
+    .await
+    .expect("link pair connects");
+    let first = tokio::time::timeout(LIMIT, first_rx.recv())
+        .await
+        .expect("first audio arrives")
+        .expect("first audio sender alive");
+    sending.abort();
+    let run = Run { connected, first_audio: first - start };
+    a.close().await.expect("close a");
+    b.close().await.expect("close b");
+    run
+}
+
+/// The library's peer connections with its own defaults (default codecs, default
+/// interceptors, default ICE gathering), wired the way its examples do.
+async fn bare_pc() -> Arc<RTCPeerConnection> {
+    let mut media = MediaEngine::default();
+    media.register_default_codecs().expect("codecs");
+    let registry = register_default_interceptors(Registry::new(), &mut media).expect("interceptors");
+    let api = APIBuilder::new().with_media_engine(media).with_interceptor_registry(registry).build();
+    Arc::new(api.new_peer_connection(RTCConfiguration::default()).await.expect("pc"))
+}
+
+fn opus() -> RTCRtpCodecCapability {
+    RTCRtpCodecCapability {
+        mime_type: MIME_TYPE_OPUS.to_owned(),
+        clock_rate: 48_000,
+        channels: 2,
+        ..Default::default()
+    }
+}
+
+/// Relays `from`'s candidates to `to`, once `to` has its remote description.
+fn bare_trickle(from: &RTCPeerConnection, to: Arc<RTCPeerConnection>, ready: Arc<Notify>) {
+    let (tx, mut rx) = mpsc::unbounded_channel::<RTCIceCandidateInit>();
+    from.on_ice_candidate(Box::new(move |c| {
+        if let Some(init) = c.and_then(|c| c.to_json().ok()) {
+            let _ = tx.send(init);
+        }
+        Box::pin(async {})
+    }));
+    tokio::spawn(async move {
+        ready.notified().await;
+        while let Some(init) = rx.recv().await {
+            if let Err(e) = to.add_ice_candidate(init).await {
+                eprintln!("bare candidate: {e}");
+            }
+        }
+    });
+}
+
+fn bare_on_connected(pc: &RTCPeerConnection) -> Arc<Notify> {
+    let up = Arc::new(Notify::new());
+    let n = Arc::clone(&up);
+    pc.on_peer_connection_state_change(Box::new(move |s| {
+        if s == RTCPeerConnectionState::Connected {
+            n.notify_one();
+        }
+        Box::pin(async {})
+    }));
+    up
+}
+
+async fn run_bare() -> Run {
+    let start = Instant::now();
+    let (a, b) = (bare_pc().await, bare_pc().await);
+    let (a_ready, b_ready) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    bare_trickle(&a, Arc::clone(&b), Arc::clone(&b_ready));
+    bare_trickle(&b, Arc::clone(&a), Arc::clone(&a_ready));
+    let (a_up, b_up) = (bare_on_connected(&a), bare_on_connected(&b));
+    for (name, pc) in [("A", &a), ("B", &b)] {
+        pc.on_ice_connection_state_change(Box::new(move |st| {
+            if std::env::var("PROBE").is_ok() { eprintln!("{name} ice {st} at {:?}", start.elapsed()); }
+            Box::pin(async {})
+        }));
+        let dtls = pc.dtls_transport();
+        dtls.on_state_change(Box::new(move |st| {
+            if std::env::var("PROBE").is_ok() { eprintln!("{name} dtls {st} at {:?}", start.elapsed()); }
+            Box::pin(async {})
+        }));
+    }
+    let (first_tx, mut first_rx) = mpsc::unbounded_channel();
+    b.on_track(Box::new(move |track, _, _| {
+        let tx = first_tx.clone();
+        Box::pin(async move {
+            tokio::spawn(async move {
+                if track.read_rtp().await.is_ok() {
+                    let _ = tx.send(Instant::now());
+                }
+                // Keep reading so the interceptors run, as a real receiver would.
+                while track.read_rtp().await.is_ok() {}
+            });
+        })
+    }));
+    let a_track = Arc::new(TrackLocalStaticSample::new(opus(), "a".into(), "s".into()));
+    let b_track = Arc::new(TrackLocalStaticSample::new(opus(), "b".into(), "s".into()));
+    a.add_track(Arc::clone(&a_track) as Arc<dyn TrackLocal + Send + Sync>).await.expect("a track");
+    b.add_track(b_track as Arc<dyn TrackLocal + Send + Sync>).await.expect("b track");
+
+    let offer = a.create_offer(None).await.expect("offer");
+    a.set_local_description(offer.clone()).await.expect("a local");
+    b.set_remote_description(offer).await.expect("b remote");
+    b_ready.notify_one();
+    let answer = b.create_answer(None).await.expect("answer");
+    b.set_local_description(answer.clone()).await.expect("b local");
+    a.set_remote_description(answer).await.expect("a remote");
+    a_ready.notify_one();
+
+    let sending = tokio::spawn(async move {
+        loop {
+            let sample = Sample {
+                data: Bytes::from_static(&[0xfc; 60]),
+                duration: Duration::from_millis(20),
+                ..Default::default()
+            };
+            let _ = a_track.write_sample(&sample).await;
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    });
+    let connected = tokio::time::timeout(LIMIT, async {
+        tokio::join!(a_up.notified(), b_up.notified());
+        start.elapsed()
+    })
+    .await
+    .expect("bare pair connects");
+    let first = tokio::time::timeout(LIMIT, first_rx.recv())
+        .await
+        .expect("bare first audio arrives")
+        .expect("bare first audio sender alive");
+    sending.abort();
+    let run = Run { connected, first_audio: first - start };
+    a.close().await.expect("close a");
+    b.close().await.expect("close b");
+    run
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+fn report(name: &str, what: &str, mut v: Vec<Duration>) {
+    v.sort();
+    let slow = v.iter().filter(|d| **d > Duration::from_millis(100)).count();
+    println!(
+        "{name:<10} {what:<12} p50 {:>7.1} ms  p95 {:>7.1} ms  min {:>7.1} ms  max {:>7.1} ms  >100ms {slow:>3}  (n={})",
+        percentile(&v, 0.5),
+        percentile(&v, 0.95),
+        percentile(&v, 0.0),
+        percentile(&v, 1.0),
+        v.len()
+    );
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a number among the arguments sets the run count.
+    let runs: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(50);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    rt.block_on(async {
+        // One untimed run each, so first-use costs (certificate generation code paths,
+        // lazy statics) do not land in the first sample.
+        run_link().await;
+        run_bare().await;
+        let (mut link, mut bare) = (Vec::new(), Vec::new());
+        for _ in 0..runs {
+            link.push(run_link().await);
+            bare.push(run_bare().await);
+        }
+        println!("webrtc 0.17.2, loopback, {runs} runs each, alternating");
+        report("PeerLink", "connected", link.iter().map(|r| r.connected).collect());
+        report("PeerLink", "first audio", link.iter().map(|r| r.first_audio).collect());
+        report("bare pair", "connected", bare.iter().map(|r| r.connected).collect());
+        report("bare pair", "first audio", bare.iter().map(|r| r.first_audio).collect());
+    });
+}
