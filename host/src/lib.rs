@@ -8,6 +8,7 @@
 //! - [`signaling`]: the signaling server and token issuer (`switchboard serve`).
 //! - [`rtc`]: the seam around the WebRTC library.
 //! - [`media`]: capture, codecs, mixing and playback.
+//! - [`video`]: cameras and test patterns, VP8/H.264 encoding and decoding, frames.
 //! - [`render`]: renderers of the view model (PNG snapshots, the web UI).
 //! - [`cli`]: one module per subcommand.
 
@@ -22,3 +23,4 @@ pub mod render;
 pub mod rtc;
 pub mod session;
 pub mod signaling;
+pub mod video;
