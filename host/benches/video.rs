@@ -77,7 +77,9 @@ fn encode_all(codec: VideoCodec, input: &[I420Frame]) -> Vec<EncodedFrame> {
 fn report_quality(codec: VideoCodec, content: Content, input: &[I420Frame], packets: &[EncodedFrame]) {
     let mut dec = VideoDecoder::new(codec).expect("decoder");
     let mut psnr = Vec::new();
-    for (frame, packet) in input.iter().zip(packets) {
+    for packet in packets {
+        // Match by timestamp: a skipped frame (H.264 rate control) has no packet.
+        let frame = input.iter().find(|f| f.timestamp_us == packet.timestamp_us).expect("input frame");
         if let Some(decoded) = dec.decode_frame(packet).expect("decode") {
             psnr.push(decoded.psnr_y(frame).expect("same size").min(99.0));
         }
@@ -88,7 +90,7 @@ fn report_quality(codec: VideoCodec, content: Content, input: &[I420Frame], pack
     let mean_psnr = psnr.iter().sum::<f64>() / psnr.len().max(1) as f64;
     let target = EncoderSettings::for_size(input[0].width(), input[0].height(), FPS).bitrate_bps / 1000;
     eprintln!(
-        "quality {codec} {} {}x{}: {} frames, {per_frame:.0} B/frame = {kbps:.0} kbit/s (target {target}), \
+        "quality {codec} {} {}x{}: {} of {FRAMES} frames coded, {per_frame:.0} B/frame = {kbps:.0} kbit/s (target {target}), \
          PSNR-Y {mean_psnr:.1} dB",
         content.name(),
         input[0].width(),
