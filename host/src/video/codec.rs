@@ -240,3 +240,27 @@ impl VideoDecoder {
         self.decode(&frame.data, frame.timestamp_us)
     }
 }
+
+/// A keyframe request shared between the RTC seam (which calls [`Self::request`] when a
+/// peer sends PLI or FIR, or a peer joins) and the encode loop (which passes
+/// [`Self::take`] as `force_keyframe`). Requests arriving together collapse into one
+/// keyframe.
+#[derive(Debug, Clone, Default)]
+pub struct KeyframeRequest(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl KeyframeRequest {
+    /// A fresh request flag, not set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Asks for a keyframe on the next encoded frame.
+    pub fn request(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether a keyframe was asked for since the last call; clears the request.
+    pub fn take(&self) -> bool {
+        self.0.swap(false, std::sync::atomic::Ordering::Relaxed)
+    }
+}

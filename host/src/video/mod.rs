@@ -10,7 +10,8 @@
 //!   (`pauseVideo`), [`VideoSource::stop`].
 //! - [`VideoEncoder::new`] with a [`VideoCodec`] and [`EncoderSettings`];
 //!   [`VideoEncoder::encode`]`(frame, force_keyframe)` returns [`EncodedFrame`]s (bytes,
-//!   keyframe flag, timestamp). Pass `force_keyframe = true` when the peer sent PLI or FIR.
+//!   keyframe flag, timestamp). Pass `force_keyframe = true` when the peer sent PLI or FIR
+//!   ([`KeyframeRequest`] carries that from the RTC seam to the encode loop).
 //! - [`VideoDecoder::new`]; [`VideoDecoder::decode`]`(bytes, timestamp_us)` returns
 //!   `Some(frame)` when a picture is complete. On an error, ask the sender for a keyframe.
 //! - [`I420Frame::to_rgba`] for renderers.
@@ -25,7 +26,9 @@ mod source;
 mod v4l2;
 mod vp8;
 
-pub use codec::{DEFAULT_CODEC, EncodedFrame, EncoderSettings, VideoCodec, VideoDecoder, VideoEncoder};
+pub use codec::{
+    DEFAULT_CODEC, EncodedFrame, EncoderSettings, KeyframeRequest, VideoCodec, VideoDecoder, VideoEncoder,
+};
 pub use frame::{I420Frame, rgb_to_yuv, yuv_to_rgb};
 pub use h264::{H264Decoder, H264Encoder};
 pub use pattern::{

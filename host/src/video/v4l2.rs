@@ -29,6 +29,7 @@ pub(crate) fn list_cameras() -> Vec<String> {
 /// An open camera streaming YUYV through memory-mapped buffers.
 pub(crate) struct V4l2Capture {
     stream: MmapStream<'static>,
+    path: String,
     width: u32,
     height: u32,
     // The device must outlive the stream's buffers; the stream also holds its handle.
@@ -54,14 +55,20 @@ impl V4l2Capture {
         let _ = device.set_params(&v4l::video::capture::Parameters::with_fps(settings.fps));
         let stream = MmapStream::with_buffers(&device, Type::VideoCapture, 4)
             .map_err(|e| missing(format!("starting the stream: {e}")))?;
-        Ok(Self { stream, width: format.width, height: format.height, _device: device })
+        Ok(Self {
+            stream,
+            path: path.to_owned(),
+            width: format.width,
+            height: format.height,
+            _device: device,
+        })
     }
 }
 
 impl Capture for V4l2Capture {
     fn next_frame(&mut self, _counter: u64, timestamp_us: u64) -> Result<I420Frame, VideoError> {
         let (buf, _meta) = self.stream.next().map_err(|e| VideoError::DeviceMissing {
-            device: "v4l2".to_owned(),
+            device: self.path.clone(),
             reason: format!("capturing a frame: {e}"),
         })?;
         yuyv_to_i420(buf, self.width, self.height, timestamp_us)

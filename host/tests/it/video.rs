@@ -7,8 +7,8 @@ use std::time::Duration;
 use switchboard_core::ErrorCode;
 use switchboard_core::config::VideoInput;
 use switchboard_host::video::{
-    Camera, CameraSet, EncoderSettings, I420Frame, PatternKind, SourceSettings, VideoCodec, VideoDecoder,
-    VideoEncoder, VideoError, VideoSource, draw_pattern, read_pattern,
+    Camera, CameraSet, EncoderSettings, I420Frame, KeyframeRequest, PatternKind, SourceSettings, VideoCodec,
+    VideoDecoder, VideoEncoder, VideoError, VideoSource, draw_pattern, read_pattern,
 };
 use tokio::sync::mpsc::Receiver;
 
@@ -140,6 +140,17 @@ fn a_forced_keyframe_yields_a_keyframe_packet() {
         let expected: Vec<bool> = (0..12).map(|i| i == 0 || i == 8).collect();
         assert_eq!(keyframes, expected, "{codec}: keyframes only first and on request");
     }
+}
+
+#[test]
+fn keyframe_requests_collapse_and_clear() {
+    let rtc_side = KeyframeRequest::new();
+    let encoder_side = rtc_side.clone();
+    assert!(!encoder_side.take());
+    rtc_side.request();
+    rtc_side.request();
+    assert!(encoder_side.take(), "a PLI reaches the encoder");
+    assert!(!encoder_side.take(), "two PLIs before a frame make one keyframe");
 }
 
 #[test]
