@@ -12,4 +12,5 @@ pub mod render;
 pub mod rtc;
 pub mod session;
 pub mod signaling;
+pub mod video;
 pub mod web;

@@ -12,3 +12,5 @@ mod signaling;
 mod web;
 
 mod snapshot;
+
+mod video;
