@@ -14,3 +14,4 @@ mod web;
 mod snapshot;
 
 mod video;
+mod video_call;
