@@ -12,5 +12,6 @@ pub mod render;
 pub mod rtc;
 pub mod session;
 pub mod signaling;
+pub mod ui_live;
 pub mod video;
 pub mod web;

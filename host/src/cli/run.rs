@@ -1,10 +1,248 @@
-//! `switchboard run`.
+//! `switchboard run`: a participant with the web UI.
+//!
+//! Joins a session like `switchboard join` (same credentials, config, plugins and events
+//! file) and serves the live call as a web page on 127.0.0.1, printing its address on
+//! stdout as one line: `ui on http://127.0.0.1:PORT/`. The page draws the view the
+//! configured layout plugin computes from the live call; what the user does there goes back
+//! to the bus (see [`crate::ui_live`]). It ends when the session ends (the end button, idle
+//! timeout, `call_ended`, failure), after `--duration`, or on SIGINT/SIGTERM.
+
+use std::fs::File;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use switchboard_core::config::PluginEntry;
+use switchboard_core::{Capability, Command, Config, Event};
+
+use crate::listeners::FnListener;
+use crate::session::output::EventLines;
+use crate::session::participant::{self, Credentials};
+use crate::ui_live::LiveUi;
+use crate::web::{WebUi, WebUiConfig};
 
 /// Arguments of `switchboard run`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The signaling server.
+    #[arg(long, default_value = "ws://127.0.0.1:7700")]
+    pub server: String,
+    /// The server's API key (with --user): create the user's tokens here.
+    #[arg(long, env = "SWITCHBOARD_API_KEY")]
+    pub api_key: Option<String>,
+    /// The user id to join as (with --api-key).
+    #[arg(long)]
+    pub user: Option<String>,
+    /// The display name (defaults to the user id).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// An avatar URL.
+    #[arg(long, default_value = "")]
+    pub avatar: String,
+    /// A user auth token (instead of --api-key and --user).
+    #[arg(long)]
+    pub auth_token: Option<String>,
+    /// A call token (instead of generating one).
+    #[arg(long)]
+    pub token: Option<String>,
+    /// The session to join.
+    #[arg(long)]
+    pub session: String,
+    /// The participant's config (call settings, media, layout, plugins).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Where the web page is served, 127.0.0.1:PORT (port 0 picks a free one)
+    /// [default: `[ui] listen` of the config].
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Where event lines go (none when omitted: stdout carries the address line).
+    #[arg(long)]
+    pub events: Option<PathBuf>,
+    /// Leave after this many seconds.
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Where the stats JSON goes at exit.
+    #[arg(long)]
+    pub stats: Option<PathBuf>,
+    /// Stay in the session after `call_ended` (by default the participant ends its session
+    /// then, as the seed tells apps to).
+    #[arg(long)]
+    pub stay_after_call_ended: bool,
+}
+
+impl Args {
+    fn credentials(&self) -> anyhow::Result<Credentials> {
+        if let Some(token) = &self.token {
+            return Ok(Credentials::CallToken(token.clone()));
+        }
+        if let Some(token) = &self.auth_token {
+            return Ok(Credentials::AuthToken(token.clone()));
+        }
+        match (&self.api_key, &self.user) {
+            (Some(key), Some(uid)) => Ok(Credentials::ApiKey {
+                key: key.clone(),
+                uid: uid.clone(),
+                name: self.name.clone().unwrap_or_else(|| uid.clone()),
+                avatar: self.avatar.clone(),
+            }),
+            _ => bail!("give --token, --auth-token, or --api-key with --user"),
+        }
+    }
+}
 
 /// Runs `switchboard run`.
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    Err(super::not_built("run", 5))
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let system = actix::System::new();
+    let result = system.block_on(run_ui(args));
+    // The bus's threads live in the system; it stops with this process.
+    actix::System::current().stop();
+    result
+}
+
+/// The web UI needs a layout: when no `[[plugin]]` loads the one `[ui] layout` names, it is
+/// loaded by name with no settings, so `switchboard run` works without a config file.
+fn with_layout_loaded(mut config: Config) -> Config {
+    let layout = config.ui.layout.clone();
+    let named = config.plugins.iter().any(|p| p.name.as_deref() == Some(layout.as_str()));
+    // A plugin loaded by path may be the layout; the bus says so once it is loaded.
+    let by_path = config.plugins.iter().any(|p| p.name.is_none());
+    if !named && !by_path {
+        config.plugins.push(PluginEntry { name: Some(layout), ..PluginEntry::default() });
+    }
+    config
+}
+
+async fn run_ui(args: Args) -> anyhow::Result<()> {
+    // Everything that can be wrong with the input is checked before anything starts.
+    let credentials = args.credentials()?;
+    let (config, _) = participant::load_config(args.config.as_deref())?;
+    let config = with_layout_loaded(config);
+    let listen = match args.listen {
+        Some(addr) => addr,
+        None => config
+            .ui
+            .listen
+            .parse()
+            .with_context(|| format!("reading `[ui] listen` = `{}` as ADDRESS:PORT", config.ui.listen))?,
+    };
+    let lines = match &args.events {
+        Some(path) => {
+            let file =
+                File::create(path).with_context(|| format!("creating events file {}", path.display()))?;
+            Some(Arc::new(Mutex::new(EventLines::new(file))))
+        }
+        None => None,
+    };
+
+    let bus = participant::start_bus(&config)?;
+    if bus.provider(Capability::Layout).is_none() {
+        bus.shutdown().await;
+        bail!(
+            "`[ui] layout` names `{}`, but no loaded plugin with that id provides the layout",
+            config.ui.layout
+        );
+    }
+    let (web, inputs) = match WebUi::start(WebUiConfig { listen, ..WebUiConfig::default() }).await {
+        Ok(started) => started,
+        Err(e) => {
+            bus.shutdown().await;
+            return Err(e).context("starting the web UI");
+        }
+    };
+    let ui = LiveUi::new(config.clone(), bus.clone(), web.handle(), inputs);
+    let call_ended = Arc::new(tokio::sync::Notify::new());
+    {
+        let feed = ui.feed();
+        let call_ended = Arc::clone(&call_ended);
+        bus.add_listener(
+            "run-ui",
+            Arc::new(FnListener(move |event: &Event| {
+                if let Some(lines) = &lines {
+                    let mut lines = lines.lock().unwrap_or_else(PoisonError::into_inner);
+                    if let Err(e) = lines.write(event) {
+                        tracing::error!("writing an event line: {e}");
+                    }
+                }
+                feed.event(event);
+                if matches!(event, Event::CallEnded) {
+                    call_ended.notify_one();
+                }
+            })),
+        )
+        .context("registering the UI's event listener")?;
+    }
+    // The address first, so a user (or a test) can open the page while the call connects.
+    println!("ui on {}", web.url());
+    std::io::stdout().flush().context("writing the address line")?;
+
+    let token = participant::call_token(&args.server, &credentials, &args.session).await;
+    let session = match token {
+        Ok(token) => {
+            participant::start_session(&args.server, token, &args.session, config, bus.clone()).await
+        }
+        Err(e) => Err(e),
+    };
+    let session = match session {
+        Ok(session) => session,
+        Err(e) => {
+            bus.shutdown().await;
+            let _ = web.shutdown().await;
+            return Err(e);
+        }
+    };
+    // Decoded video reaches the page through `ui.video()` once the session hands out
+    // frames per participant; until then tiles are avatars (see `LiveVideo`).
+    let ui_loop = ui.run();
+
+    let duration = async {
+        match args.duration {
+            Some(secs) => tokio::time::sleep(Duration::from_secs_f64(secs.max(0.0))).await,
+            None => std::future::pending().await,
+        }
+    };
+    let stay = args.stay_after_call_ended;
+    let after_call_ended = async {
+        if stay {
+            std::future::pending::<()>().await;
+        }
+        call_ended.notified().await;
+    };
+    tokio::select! {
+        () = session.finished() => {}
+        () = ui_loop => tracing::warn!("the web UI stopped"),
+        () = duration => {}
+        () = after_call_ended => {}
+        () = shutdown_signal() => {}
+    }
+    if !session.is_finished() {
+        // Ending an already-ended session is the only failure here, and harmless.
+        let _ = session.command(Command::EndSession).await;
+        session.finished().await;
+    }
+    bus.flush().await;
+    if let Some(path) = &args.stats {
+        let report = session.stats();
+        let json = serde_json::to_vec_pretty(&report).context("encoding stats")?;
+        std::fs::write(path, json).with_context(|| format!("writing stats {}", path.display()))?;
+    }
+    bus.shutdown().await;
+    web.shutdown().await.context("stopping the web UI")?;
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    else {
+        // Without signal handlers the process still ends by --duration or the session.
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
 }

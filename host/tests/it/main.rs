@@ -8,6 +8,7 @@ mod listeners;
 mod media;
 mod plugin_loading;
 mod rtc;
+mod run;
 mod signaling;
 mod web;
 

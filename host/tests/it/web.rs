@@ -1,6 +1,6 @@
 //! The web renderer in real headless Chromium: views drawn, frames shown, input sent back.
 
-mod browser;
+pub mod browser;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -1,0 +1,229 @@
+//! `switchboard run` in a live call, in real headless Chromium: a signaling server, two
+//! headless `switchboard join` participants and one `switchboard run`, all real processes
+//! with real WebRTC between them. The page must show the three of them, and its buttons
+//! must act on the call.
+
+use std::io::BufRead as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use chromiumoxide::cdp::browser_protocol::page::CaptureScreenshotFormat;
+use chromiumoxide::page::{Page, ScreenshotParams};
+use serde_json::Value;
+
+use crate::fixtures::json_lines;
+use crate::web::browser::{Chromium, WAIT, eval_json, wait_until};
+
+const API_KEY: &str = "run-test-key";
+
+/// Child processes, killed if the test fails before it stops them on purpose.
+#[derive(Default)]
+struct Children(Vec<(String, Child)>);
+
+impl Children {
+    fn spawn(&mut self, name: &str, command: &mut Command) -> &mut Child {
+        let child = command.spawn().unwrap_or_else(|e| panic!("spawning {name}: {e}"));
+        self.0.push((name.to_owned(), child));
+        &mut self.0.last_mut().expect("just pushed").1
+    }
+
+    fn take(&mut self, name: &str) -> Child {
+        let at = self.0.iter().position(|(n, _)| n == name).unwrap_or_else(|| panic!("no child {name}"));
+        self.0.remove(at).1
+    }
+}
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        // Last started first: participants leave before the server goes away.
+        for (_, child) in self.0.iter_mut().rev() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn switchboard() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    command.env("SWITCHBOARD_API_KEY", API_KEY).env_remove("SWITCHBOARD_SECRET");
+    command
+}
+
+/// Reads the first stdout line of `child`, which must be piped.
+fn first_line(child: &mut Child) -> String {
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let mut line = String::new();
+    std::io::BufReader::new(stdout).read_line(&mut line).expect("reads the first stdout line");
+    line.trim().to_owned()
+}
+
+fn write_config(dir: &Path, name: &str, tone_hz: u32) -> PathBuf {
+    let path = dir.join(format!("{name}.toml"));
+    let wav = dir.join(format!("{name}.wav"));
+    let text =
+        format!("[media]\naudio_input = \"tone:{tone_hz}\"\naudio_output = \"wav:{}\"\n", wav.display());
+    std::fs::write(&path, text).expect("writes a config");
+    path
+}
+
+fn join(dir: &Path, server: &str, uid: &str, tone_hz: u32) -> (Command, PathBuf) {
+    let events = dir.join(format!("{uid}.events.jsonl"));
+    let mut command = switchboard();
+    command
+        .args(["join", "--server", server, "--user", uid, "--session", "standup", "--duration", "60"])
+        .arg("--config")
+        .arg(write_config(dir, uid, tone_hz))
+        .arg("--events")
+        .arg(&events)
+        .stdout(Stdio::null());
+    (command, events)
+}
+
+/// Polls the JSON lines of `path` until one satisfies `found`, failing with `what`.
+async fn wait_for_line(path: &Path, what: &str, found: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(line) = json_lines(path).into_iter().find(|l| found(l)) {
+            return line;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what} in {}:\n{}",
+            path.display(),
+            std::fs::read_to_string(path).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn is_event(line: &Value, name: &str) -> bool {
+    line["event"] == name
+}
+
+async fn click(page: &Page, testid: &str) {
+    page.find_element(format!("[data-testid=\"{testid}\"]"))
+        .await
+        .unwrap_or_else(|e| panic!("finding {testid}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("clicking {testid}: {e}"));
+}
+
+fn artifact(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts/web");
+    std::fs::create_dir_all(&dir).expect("creating target/test-artifacts/web");
+    dir.join(name)
+}
+
+/// Issue 5: a live 3-party call shows three tiles; the page's mute reaches the others as
+/// `user_muted`; the page's end raises `call_end_button_pressed` and ends `run`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_three_party_call_in_the_page_mutes_and_ends() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut children = Children::default();
+
+    let serve = children
+        .spawn("serve", switchboard().args(["serve", "--listen", "127.0.0.1:0"]).stdout(Stdio::piped()));
+    let line = first_line(serve);
+    let server = line.rsplit(' ').next().expect("an address").to_owned();
+    assert!(server.starts_with("ws://127.0.0.1:"), "{line}");
+
+    let (mut bob, bob_events) = join(dir.path(), &server, "bob", 440);
+    children.spawn("bob", &mut bob);
+    let (mut carol, carol_events) = join(dir.path(), &server, "carol", 550);
+    children.spawn("carol", &mut carol);
+    for events in [&bob_events, &carol_events] {
+        wait_for_line(events, "session_started", |l| is_event(l, "session_started")).await;
+    }
+
+    let run_events = dir.path().join("alice.events.jsonl");
+    let run = children.spawn(
+        "run",
+        switchboard()
+            .args(["run", "--server", &server, "--user", "alice", "--name", "Alice Liddell"])
+            .args(["--session", "standup", "--listen", "127.0.0.1:0"])
+            .arg("--config")
+            .arg(write_config(dir.path(), "alice", 660))
+            .arg("--events")
+            .arg(&run_events)
+            .stdout(Stdio::piped()),
+    );
+    let line = first_line(run);
+    let url = line.strip_prefix("ui on ").unwrap_or_else(|| panic!("the address line: {line}")).to_owned();
+    assert!(url.starts_with("http://127.0.0.1:") && url.ends_with('/'), "{line}");
+
+    let chromium = Chromium::launch(1280, 720).await;
+    let page = chromium.open(&url).await;
+    wait_until(&page, "document.querySelectorAll('.tile').length === 3", "the page shows three tiles").await;
+    let uids: Vec<String> =
+        eval_json(&page, "[...document.querySelectorAll('.tile')].map(t => t.dataset.uid).sort()").await;
+    assert_eq!(uids, ["alice", "bob", "carol"]);
+    let label: String =
+        eval_json(&page, "document.querySelector('[data-testid=\"tile-alice-label\"]').textContent").await;
+    assert!(label.contains("Alice Liddell"), "alice's name label: {label:?}");
+    // No decoded video reaches the page yet, so every tile is an avatar.
+    wait_until(&page, "document.querySelector('[data-testid=\"tile-bob-avatar\"]')", "bob's avatar").await;
+    wait_until(
+        &page,
+        "document.getElementById('call-status').textContent === '3 in the call'",
+        "the status line",
+    )
+    .await;
+
+    // Mute from the page: the others hear of it, and the page shows it.
+    wait_until(&page, "document.querySelector('[data-testid=\"button-mute_audio\"]')", "the mute button")
+        .await;
+    click(&page, "button-mute_audio").await;
+    for events in [&bob_events, &carol_events] {
+        wait_for_line(events, "user_muted of alice", |l| {
+            is_event(l, "user_muted") && l["muted"]["uid"] == "alice"
+        })
+        .await;
+    }
+    wait_until(&page, "document.querySelector('[data-testid=\"tile-alice-muted\"]')", "alice shown muted")
+        .await;
+    wait_until(
+        &page,
+        "document.querySelector('[data-testid=\"button-mute_audio\"]').classList.contains('toggled')",
+        "the mute button toggled",
+    )
+    .await;
+
+    let shot = artifact("run-three-party.png");
+    page.save_screenshot(ScreenshotParams::builder().format(CaptureScreenshotFormat::Png).build(), &shot)
+        .await
+        .unwrap_or_else(|e| panic!("saving {}: {e}", shot.display()));
+    println!("screenshot: {}", shot.display());
+
+    // End from the page: only the run side gets call_end_button_pressed, and run exits.
+    click(&page, "button-end_call").await;
+    wait_for_line(&run_events, "call_end_button_pressed", |l| is_event(l, "call_end_button_pressed")).await;
+    let mut run = children.take("run");
+    let exit = tokio::task::spawn_blocking(move || {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            if let Some(status) = run.try_wait().expect("waits for run") {
+                return Some(status);
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = run.kill();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })
+    .await
+    .expect("joins the waiter");
+    let exit = exit.expect("`switchboard run` exits after the end button");
+    assert!(exit.success(), "run exits cleanly: {exit}");
+    for events in [&bob_events, &carol_events] {
+        wait_for_line(events, "alice leaving", |l| is_event(l, "user_left") && l["user"]["uid"] == "alice")
+            .await;
+        assert!(
+            !json_lines(events).iter().any(|l| is_event(l, "call_end_button_pressed")),
+            "only the one who pressed end gets call_end_button_pressed"
+        );
+    }
+    chromium.close().await;
+}
