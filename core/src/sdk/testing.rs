@@ -118,6 +118,12 @@ impl<P: Plugin> Harness<P> {
         Ok(self.send(HostMessage::Events { events: events.to_vec() })?.commands)
     }
 
+    /// Delivers one tick (what the host sends every `TICK_MS`); returns the commands the
+    /// plugin sent.
+    pub fn tick(&mut self) -> Result<Vec<Command>, HarnessError> {
+        Ok(self.send(HostMessage::Tick)?.commands)
+    }
+
     /// Asks the plugin to carry out a command for one of its capabilities. The outer error
     /// is an ABI failure; the inner one is the plugin's answer.
     pub fn command(
