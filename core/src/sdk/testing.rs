@@ -138,6 +138,29 @@ impl<P: Plugin> Harness<P> {
         })
     }
 
+    /// Hands one media tap frame to the plugin through the ABI's `media` entry, as the host
+    /// does for plugins with `WANTS_MEDIA`.
+    pub fn media(&mut self, frame: &super::MediaFrame<'_>) -> Result<(), HarnessError> {
+        let raw = crate::abi::SbMediaFrame {
+            struct_size: std::mem::size_of::<crate::abi::SbMediaFrame>() as u32,
+            kind: frame.kind,
+            codec: frame.codec,
+            keyframe: u32::from(frame.keyframe),
+            timestamp_us: frame.timestamp_us,
+            participant: crate::abi::SbStr { ptr: frame.participant.as_ptr(), len: frame.participant.len() },
+            track: crate::abi::SbStr { ptr: frame.track.as_ptr(), len: frame.track.len() },
+            data: frame.data.as_ptr(),
+            data_len: frame.data.len(),
+        };
+        // SAFETY: `raw` and the slices it points into live until the call returns.
+        let code = unsafe { ffi::media::<P>(&self.registry, self.instance, &raw) };
+        if code == status::OK {
+            Ok(())
+        } else {
+            Err(HarnessError { status: code, message: format!("media returned {}", status::name(code)) })
+        }
+    }
+
     /// Delivers UI input; returns the commands the plugin sent.
     pub fn input(&mut self, input: UiInput) -> Result<Vec<Command>, HarnessError> {
         Ok(self.send(HostMessage::Input { input })?.commands)

@@ -3,11 +3,13 @@
 //! - [`semantics`]: the seed's event rules as a pure state machine.
 //! - [`runtime`]: [`Session`], the running call (signaling, WebRTC mesh, audio, bus).
 //! - [`participant`]: config, plugins, bus and token for one participant process.
+//! - [`tap`]: the media tap and the host side of the feature plugins' commands.
 //! - [`output`]: event lines and the stats file of headless participants.
 
 pub mod output;
 pub mod participant;
 pub mod runtime;
 pub mod semantics;
+pub mod tap;
 
 pub use runtime::{Session, SessionOptions};

@@ -26,6 +26,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::output::{Counter, LocalStats, RemoteStats, StatsReport};
 use super::semantics::CallSemantics;
+use super::tap::{self, MediaTap};
 use crate::bus::{Bus, HostCommand};
 use crate::media::{self, AudioFormat, AudioSink, AudioSource, Mixer, MuteGate, OpusDecoder, OpusEncoder};
 use crate::rtc::{self, LinkEvent, LinkOptions, LinkState, MediaKind, PeerLink};
@@ -191,6 +192,7 @@ impl Session {
             stats: Arc::clone(&stats),
             finished: finished_tx,
             started_at,
+            tap: MediaTap::new(bus.clone(), started_at),
         };
         task.publish_all(first_events);
         // Remote members' current mute state, so a late joiner's UI is right at once.
@@ -279,6 +281,8 @@ struct SessionTask {
     stats: Arc<SharedStats>,
     finished: watch::Sender<bool>,
     started_at: Instant,
+    /// The media tap for plugins that want encoded frames (recording).
+    tap: MediaTap,
 }
 
 impl SessionTask {
@@ -513,6 +517,7 @@ impl SessionTask {
                             self.mixer.clone(),
                             counters,
                             Arc::clone(&self.stats),
+                            self.tap.clone(),
                         ));
                     }
                     MediaKind::Video => {
@@ -536,6 +541,7 @@ impl SessionTask {
                 return;
             }
         };
+        self.tap.opus(&self.semantics.local().uid, &packet);
         let frame = rtc::AudioFrame { data: packet, duration: AudioFormat::FRAME_DURATION };
         for peer in self.links.values() {
             if peer.link.state() != LinkState::Connected {
@@ -606,6 +612,19 @@ impl SessionTask {
                 self.bus.publish(Event::AudioModeChanged { modes });
                 Ok(())
             }
+            Command::AnnounceRecording { started } => {
+                let events = self.semantics.recording_changed(started, self.semantics.local().clone());
+                if !events.is_empty() {
+                    self.broadcast(StateChange::RecordingChanged { started });
+                }
+                self.publish_all(events);
+                Ok(())
+            }
+            Command::AnnouncePipMode { active } => {
+                self.bus.publish(Event::PipModeChanged { active });
+                Ok(())
+            }
+            Command::RouteAudioOutput { device } => tap::route_audio_output(self.sink.as_mut(), device),
             Command::PauseVideo { .. } | Command::SwitchCamera | Command::SwitchToVideoCall => {
                 Err(CallsException::new(
                     ErrorCode::NotImplemented,
@@ -653,9 +672,11 @@ async fn decode_audio(
     mixer: Mixer,
     counters: Arc<RemoteCounters>,
     stats: Arc<SharedStats>,
+    tap: MediaTap,
 ) {
     while let Some(frame) = track.frames.recv().await {
         counters.audio_packets.add(1);
+        tap.opus(&uid, &frame.data);
         match decoder.decode(&frame.data) {
             Ok(pcm) => {
                 counters.audio_frames_decoded.add(1);
