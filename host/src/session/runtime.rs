@@ -162,6 +162,8 @@ impl Session {
         let (joined, room, room_events) =
             client.join(&options.token, options.session_id.as_deref()).await.map_err(client_exception)?;
 
+        // Commands from the app and plugins are the local user's (`from` of capability commands).
+        bus.set_local_user(joined.you.clone());
         let (actions_tx, actions) = mpsc::unbounded_channel();
         let actor = SessionActor { actions: actions_tx }.start();
         bus.set_host_handler(actor.recipient());
@@ -195,6 +197,7 @@ impl Session {
             tap: MediaTap::new(bus.clone(), started_at),
         };
         task.publish_all(first_events);
+        tap::call_start_commands(&bus, &settings);
         // Remote members' current mute state, so a late joiner's UI is right at once.
         for (user, state) in joined.users.iter().zip(&joined.states) {
             if user.resource != joined.you.resource && state.audio_muted {

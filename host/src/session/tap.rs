@@ -13,6 +13,8 @@ use std::time::Instant;
 use switchboard_core::abi::{codec, media_kind};
 use switchboard_core::config::AudioOutput;
 use switchboard_core::model::{CallsException, ErrorCode};
+use switchboard_core::settings::CallSettings;
+use switchboard_core::{Command, Event};
 
 use crate::bus::{Bus, MediaTapFrame};
 use crate::media::AudioSink;
@@ -67,4 +69,38 @@ pub(crate) fn route_audio_output(sink: Option<&mut AudioSink>, device: String) -
         .map_err(|e| CallsException::new(e.code(), format!("routing audio to `{device}`: {e}")))?;
     tracing::info!(device, took = ?started.elapsed(), "audio output moved");
     Ok(())
+}
+
+/// The `[call]` settings that ask a feature plugin for something at the start of the
+/// session: `default_audio_mode` (a `set_audio_mode` for the audio-routing plugin) and
+/// `start_recording_on_call_start` (a `start_recording`). They go through the bus like an
+/// app's commands, so without a plugin providing the capability the bus raises
+/// `CAPABILITY_MISSING` (a clear error, not a silent no-op); a plugin's refusal becomes an
+/// `error` event.
+pub(crate) fn call_start_commands(bus: &Bus, settings: &CallSettings) {
+    let mut commands = Vec::new();
+    if let Some(mode) = settings.default_audio_mode {
+        commands.push(Command::SetAudioMode { mode });
+    }
+    if settings.start_recording_on_call_start {
+        commands.push(Command::StartRecording);
+    }
+    if commands.is_empty() {
+        return;
+    }
+    let bus = bus.clone();
+    actix::spawn(async move {
+        for command in commands {
+            let name = command.name();
+            match bus.command(command).await {
+                Ok(()) => {}
+                // Already published by the bus.
+                Err(e) if e.code == ErrorCode::CapabilityMissing => {}
+                Err(e) => {
+                    let details = format!("`{name}` asked by the call settings at the start of the session");
+                    bus.publish(Event::error(&e.with_details(details)));
+                }
+            }
+        }
+    });
 }

@@ -99,8 +99,10 @@ fn opus_tags() -> Vec<u8> {
 
 /// A file-name-safe form of a uid or track name.
 fn safe_name(name: &str) -> String {
-    let s: String =
-        name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+    let s: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .collect();
     if s.is_empty() { "_".to_owned() } else { s }
 }
 
@@ -358,7 +360,10 @@ impl Recording {
         let session = self.session_id.as_deref().map_or_else(|| "call".to_owned(), safe_name);
         let dir = self.folder.join(format!("{session}-{started_at_unix_ms}"));
         fs::create_dir_all(&dir).map_err(|e| {
-            CallsException::new(ErrorCode::Error, format!("creating the recording folder {}: {e}", dir.display()))
+            CallsException::new(
+                ErrorCode::Error,
+                format!("creating the recording folder {}: {e}", dir.display()),
+            )
         })?;
         let active = Active {
             dir,
@@ -427,7 +432,12 @@ impl Plugin for Recording {
         }
     }
 
-    fn on_command(&mut self, command: &Command, from: &RtcUser, ctx: &mut Context) -> Result<(), CallsException> {
+    fn on_command(
+        &mut self,
+        command: &Command,
+        from: &RtcUser,
+        ctx: &mut Context,
+    ) -> Result<(), CallsException> {
         match command {
             Command::StartRecording => {
                 self.start(from)?;

@@ -125,7 +125,8 @@ fn start_recording_on_call_start_starts_with_the_session() {
         &serde_json::json!({ "folder": dir.path(), "start_recording_on_call_start": true }),
     )
     .expect("plugin created");
-    let commands = h.events(&[Event::SessionStarted { session_id: "s2".into(), user: alice() }]).expect("events");
+    let commands =
+        h.events(&[Event::SessionStarted { session_id: "s2".into(), user: alice() }]).expect("events");
     assert_eq!(commands, vec![Command::AnnounceRecording { started: true }]);
 }
 
