@@ -82,7 +82,7 @@ mod tests {
         let participants = ["alice", "bob", "carol"]
             .iter()
             .map(|uid| ParticipantView {
-                user: RtcUser::new(*uid, uid),
+                user: RtcUser::new(*uid, *uid),
                 is_local: *uid == "alice",
                 audio_muted: false,
                 video_off: false,
