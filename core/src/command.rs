@@ -96,6 +96,28 @@ pub enum Command {
         /// The available outputs; the selected one has `is_selected`.
         modes: Vec<AudioMode>,
     },
+    /// Reported by a recording plugin after it started or stopped recording. The host
+    /// raises `recording_toggled` (with the command's `from` as the user) locally, tells
+    /// every other participant so that each of them raises it too, and sets
+    /// `ViewRequest::recording` so the layout shows the indicator.
+    AnnounceRecording {
+        /// True when recording started, false when it stopped.
+        started: bool,
+    },
+    /// Reported by a PIP plugin after it entered or left picture-in-picture. The host sets
+    /// `ViewRequest::pip` for the next renders and raises `pip_mode_changed`.
+    AnnouncePipMode {
+        /// True while in picture-in-picture.
+        active: bool,
+    },
+    /// Asked by an audio-routing plugin: play the call through this output device (its
+    /// cpal device name, as in `[media] audio_output = "device:NAME"`). The host moves its
+    /// sink there without dropping the call; a device it cannot open is an error naming it,
+    /// and playback stays where it was.
+    RouteAudioOutput {
+        /// The cpal output device name, e.g. `spk_a`.
+        device: String,
+    },
     /// A command this build does not know.
     #[serde(other)]
     Unknown,
@@ -128,6 +150,9 @@ impl Command {
             Self::EndSession => "end_session",
             Self::SetLayoutMode { .. } => "set_layout_mode",
             Self::AnnounceAudioModes { .. } => "announce_audio_modes",
+            Self::AnnounceRecording { .. } => "announce_recording",
+            Self::AnnouncePipMode { .. } => "announce_pip_mode",
+            Self::RouteAudioOutput { .. } => "route_audio_output",
             Self::Unknown => "unknown",
         }
     }

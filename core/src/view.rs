@@ -428,6 +428,8 @@ pub struct CallUiState {
     pub audio_modes: Vec<AudioMode>,
     /// The last active speaker reported by `active_speaker_changed`.
     pub active_speaker: Option<String>,
+    /// The call is shown in picture-in-picture (`pip_mode_changed`).
+    pub pip: bool,
 }
 
 impl CallUiState {
@@ -439,6 +441,7 @@ impl CallUiState {
             self.video_paused = local.video_off && !request.audio_only;
         }
         self.recording = request.recording;
+        self.pip = request.pip;
         self.audio_only = request.audio_only;
         self.audio_modes = request.audio_modes.clone();
         if request.active_speaker.is_some() {
@@ -464,6 +467,7 @@ impl CallUiState {
             Event::AudioModeChanged { modes } => self.audio_modes = modes.clone(),
             Event::CallSwitchedToVideo { .. } => self.audio_only = false,
             Event::ActiveSpeakerChanged { uid } => self.active_speaker = uid.clone(),
+            Event::PipModeChanged { active } => self.pip = *active,
             _ => {}
         }
     }

@@ -71,6 +71,15 @@ pub struct PluginDescriptor {
     /// True when it wants encoded media through the media tap.
     #[serde(default)]
     pub wants_media: bool,
+    /// How often, in milliseconds, the plugin wants a [`HostMessage::Tick`] (for polling
+    /// something outside the call, e.g. audio devices appearing). 0, the default, means
+    /// never.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tick_ms: u32,
+}
+
+fn is_zero(value: &u32) -> bool {
+    *value == 0
 }
 
 /// One message from the host to a plugin instance.
@@ -101,6 +110,9 @@ pub enum HostMessage {
         /// What to lay out.
         request: ViewRequest,
     },
+    /// The periodic call a plugin asked for with a non-zero `tick_ms` in its descriptor.
+    /// Like events, it is answered with commands.
+    Tick,
     /// A message type this build does not know; plugins answer with an empty reply.
     #[serde(other)]
     Unknown,

@@ -124,6 +124,7 @@ pub fn descriptor<P: Plugin>() -> PluginDescriptor {
         capabilities: P::CAPABILITIES.to_vec(),
         subscriptions: P::SUBSCRIPTIONS.to_vec(),
         wants_media: P::WANTS_MEDIA,
+        tick_ms: P::TICK_MS,
     }
 }
 
@@ -267,6 +268,7 @@ fn dispatch<P: Plugin>(plugin: &mut P, message: &[u8]) -> Result<PluginReply, St
         }
         HostMessage::Input { input } => plugin.on_input(input, &mut ctx),
         HostMessage::Render { request } => reply.view = plugin.render(request),
+        HostMessage::Tick => plugin.on_tick(&mut ctx),
         HostMessage::Unknown => {}
     }
     reply.commands = ctx.take();

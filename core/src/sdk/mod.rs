@@ -155,6 +155,11 @@ pub trait Plugin: Default + Send + 'static {
     const SUBSCRIPTIONS: &'static [EventKind] = &[];
     /// True to receive encoded media frames through [`Plugin::on_media`].
     const WANTS_MEDIA: bool = false;
+    /// Ask for [`Plugin::on_tick`] about every this many milliseconds; 0 (the default)
+    /// means never. Ticks are for polling what the call does not report (devices appearing,
+    /// a clock); they are delivered through the same thread as events, so a tick never
+    /// overlaps another call.
+    const TICK_MS: u32 = 0;
 
     /// Applies the plugin's settings, once, right after `Default::default()`. The default
     /// accepts only an empty table.
@@ -188,6 +193,9 @@ pub trait Plugin: Default + Send + 'static {
 
     /// Receives one encoded media frame (when [`Plugin::WANTS_MEDIA`]).
     fn on_media(&mut self, _frame: &MediaFrame<'_>) {}
+
+    /// Called periodically when [`Plugin::TICK_MS`] is non-zero.
+    fn on_tick(&mut self, _ctx: &mut Context) {}
 
     /// Called once before the instance is dropped: flush files here.
     fn shutdown(&mut self) {}

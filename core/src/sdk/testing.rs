@@ -118,6 +118,12 @@ impl<P: Plugin> Harness<P> {
         Ok(self.send(HostMessage::Events { events: events.to_vec() })?.commands)
     }
 
+    /// Delivers one tick (what the host sends every `TICK_MS`); returns the commands the
+    /// plugin sent.
+    pub fn tick(&mut self) -> Result<Vec<Command>, HarnessError> {
+        Ok(self.send(HostMessage::Tick)?.commands)
+    }
+
     /// Asks the plugin to carry out a command for one of its capabilities. The outer error
     /// is an ABI failure; the inner one is the plugin's answer.
     pub fn command(
@@ -130,6 +136,29 @@ impl<P: Plugin> Harness<P> {
             Some(e) => Err(e),
             None => Ok(reply.commands),
         })
+    }
+
+    /// Hands one media tap frame to the plugin through the ABI's `media` entry, as the host
+    /// does for plugins with `WANTS_MEDIA`.
+    pub fn media(&mut self, frame: &super::MediaFrame<'_>) -> Result<(), HarnessError> {
+        let raw = crate::abi::SbMediaFrame {
+            struct_size: std::mem::size_of::<crate::abi::SbMediaFrame>() as u32,
+            kind: frame.kind,
+            codec: frame.codec,
+            keyframe: u32::from(frame.keyframe),
+            timestamp_us: frame.timestamp_us,
+            participant: crate::abi::SbStr { ptr: frame.participant.as_ptr(), len: frame.participant.len() },
+            track: crate::abi::SbStr { ptr: frame.track.as_ptr(), len: frame.track.len() },
+            data: frame.data.as_ptr(),
+            data_len: frame.data.len(),
+        };
+        // SAFETY: `raw` and the slices it points into live until the call returns.
+        let code = unsafe { ffi::media::<P>(&self.registry, self.instance, &raw) };
+        if code == status::OK {
+            Ok(())
+        } else {
+            Err(HarnessError { status: code, message: format!("media returned {}", status::name(code)) })
+        }
     }
 
     /// Delivers UI input; returns the commands the plugin sent.

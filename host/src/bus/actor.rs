@@ -56,6 +56,9 @@ pub(crate) enum PluginRequest {
         /// The frame.
         frame: Arc<MediaTapFrame>,
     },
+    /// The periodic tick of a plugin with a non-zero `tick_ms`; the commands it returns are
+    /// routed like those returned from events.
+    Tick,
     /// Destroy the instance (the plugin's `shutdown` runs); no more deliveries.
     Shutdown,
 }
@@ -239,6 +242,11 @@ impl Handler<PluginRequest> for PluginActor {
             PluginRequest::Command { command, from } => self.call(HostMessage::Command { command, from }),
             PluginRequest::Input { input } => self.call(HostMessage::Input { input }),
             PluginRequest::Render { request } => self.call(HostMessage::Render { request: *request }),
+            PluginRequest::Tick => {
+                let reply = self.call(HostMessage::Tick)?;
+                self.forward_commands(reply.commands);
+                Ok(PluginReply::default())
+            }
             PluginRequest::Media { frame } => {
                 let Some(instance) = self.instance.as_mut() else {
                     return Err(self.failed_exception());

@@ -20,6 +20,10 @@
 //! - [`Bus::render`] and [`Bus::input`]: the view model and UI input, through the plugin
 //!   named by `[ui] layout`.
 //! - [`Bus::media`]: media tap frames for plugins that declared `wants_media`.
+//! - Ticks: a plugin whose descriptor has a non-zero `tick_ms` gets a `tick` message about
+//!   that often (a task on the system arbiter rings its actor; a tick still queued is not
+//!   doubled, so a slow plugin is not flooded). The commands it returns are routed like
+//!   those returned from events.
 //! - [`Bus::add_listener`] / [`Bus::remove_listener`]: the app-facing listeners
 //!   ([`crate::listeners`]).
 //! - [`Bus::flush`]: waits until everything published so far (and the commands it caused)
@@ -353,6 +357,9 @@ impl Bus {
             }
         });
         let bus = Bus { shared };
+        for index in 0..bus.shared.plugins.len() {
+            bus.start_ticks(index);
+        }
         for slot in &bus.shared.plugins {
             tracing::info!(plugin = %slot.id(), "plugin running");
             bus.publish(Event::PluginStatusChanged {
@@ -362,6 +369,45 @@ impl Bus {
             });
         }
         Ok(bus)
+    }
+
+    /// Rings plugin `index` with [`PluginRequest::Tick`] every `tick_ms` of its descriptor,
+    /// on the system arbiter, until the plugin stops running or the bus is dropped. The
+    /// request is sent without waiting; while one is still queued the next is skipped.
+    fn start_ticks(&self, index: usize) {
+        let slot = &self.shared.plugins[index];
+        let period_ms = slot.descriptor.tick_ms;
+        if period_ms == 0 {
+            return;
+        }
+        let weak = Arc::downgrade(&self.shared);
+        let pending = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        self.shared.arbiter.spawn(async move {
+            let mut interval = tokio::time::interval(Duration::from_millis(u64::from(period_ms)));
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            // The first tick of a tokio interval is immediate; the plugin's first is one
+            // period after the start.
+            interval.tick().await;
+            loop {
+                interval.tick().await;
+                let Some(shared) = weak.upgrade() else { return };
+                let slot = &shared.plugins[index];
+                if !slot.running() {
+                    return;
+                }
+                if pending.swap(true, Ordering::SeqCst) {
+                    continue;
+                }
+                let addr = slot.addr.clone();
+                let pending = pending.clone();
+                drop(shared);
+                actix::spawn(async move {
+                    // A failure is handled by the actor itself (it fails the plugin).
+                    let _ = addr.send(PluginRequest::Tick).await;
+                    pending.store(false, Ordering::SeqCst);
+                });
+            }
+        });
     }
 
     /// Loads every `[[plugin]]` of `config` (found in `host.plugin_dirs`, then beside the

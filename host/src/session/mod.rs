@@ -3,6 +3,7 @@
 //! - [`semantics`]: the seed's event rules as a pure state machine.
 //! - [`runtime`]: [`Session`], the running call (signaling, WebRTC mesh, audio, bus).
 //! - [`participant`]: config, plugins, bus and token for one participant process.
+//! - [`tap`]: the media tap and the host side of the feature plugins' commands.
 //! - [`output`]: event lines and the stats file of headless participants.
 //! - [`video`]: the camera, encoding, decoding and the switch to video inside a session.
 
@@ -10,6 +11,7 @@ pub mod output;
 pub mod participant;
 pub mod runtime;
 pub mod semantics;
+pub mod tap;
 pub mod video;
 
 pub use runtime::{Session, SessionOptions};

@@ -26,6 +26,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::output::{Counter, LocalStats, RemoteStats, StatsReport};
 use super::semantics::CallSemantics;
+use super::tap::{self, MediaTap};
 use super::video::{CameraPlan, SessionVideo, VideoFrames, VideoOutcome, offers_renegotiation};
 use crate::bus::{Bus, HostCommand};
 use crate::media::{self, AudioFormat, AudioSink, AudioSource, Mixer, MuteGate, OpusDecoder, OpusEncoder};
@@ -164,6 +165,8 @@ impl Session {
         let (joined, room, room_events) =
             client.join(&options.token, options.session_id.as_deref()).await.map_err(client_exception)?;
 
+        // Commands from the app and plugins are the local user's (`from` of capability commands).
+        bus.set_local_user(joined.you.clone());
         let (actions_tx, actions) = mpsc::unbounded_channel();
         let actor = SessionActor { actions: actions_tx }.start();
         bus.set_host_handler(actor.recipient());
@@ -198,8 +201,10 @@ impl Session {
             finished: finished_tx,
             started_at,
             video,
+            tap: MediaTap::new(bus.clone(), started_at),
         };
         task.publish_all(first_events);
+        tap::call_start_commands(&bus, &settings);
         // Remote members' current mute state, so a late joiner's UI is right at once.
         for (user, state) in joined.users.iter().zip(&joined.states) {
             if user.resource != joined.you.resource && state.audio_muted {
@@ -299,6 +304,8 @@ struct SessionTask {
     finished: watch::Sender<bool>,
     started_at: Instant,
     video: SessionVideo,
+    /// The media tap for plugins that want encoded frames (recording).
+    tap: MediaTap,
 }
 
 impl SessionTask {
@@ -610,6 +617,7 @@ impl SessionTask {
                             self.mixer.clone(),
                             counters,
                             Arc::clone(&self.stats),
+                            self.tap.clone(),
                         ));
                     }
                     MediaKind::Video => {
@@ -633,6 +641,7 @@ impl SessionTask {
                 return;
             }
         };
+        self.tap.opus(&self.semantics.local().uid, &packet);
         let frame = rtc::AudioFrame { data: packet, duration: AudioFormat::FRAME_DURATION };
         for peer in self.links.values() {
             if peer.link.state() != LinkState::Connected {
@@ -712,6 +721,14 @@ impl SessionTask {
                 self.publish_all(events);
                 Ok(())
             }
+            Command::AnnounceRecording { started } => {
+                let events = self.semantics.recording_changed(started, self.semantics.local().clone());
+                if !events.is_empty() {
+                    self.broadcast(StateChange::RecordingChanged { started });
+                }
+                self.publish_all(events);
+                Ok(())
+            }
             Command::SwitchCamera => {
                 let outcome = self.video.switch_camera()?;
                 self.apply_video(outcome).await;
@@ -723,6 +740,11 @@ impl SessionTask {
                 self.apply_video(outcome).await;
                 Ok(())
             }
+            Command::AnnouncePipMode { active } => {
+                self.bus.publish(Event::PipModeChanged { active });
+                Ok(())
+            }
+            Command::RouteAudioOutput { device } => tap::route_audio_output(self.sink.as_mut(), device),
             other => Err(CallsException::new(
                 ErrorCode::InvalidArgument,
                 format!("`{}` is not an action the host carries out", other.name()),
@@ -762,9 +784,11 @@ async fn decode_audio(
     mixer: Mixer,
     counters: Arc<RemoteCounters>,
     stats: Arc<SharedStats>,
+    tap: MediaTap,
 ) {
     while let Some(frame) = track.frames.recv().await {
         counters.audio_packets.add(1);
+        tap.opus(&uid, &frame.data);
         match decoder.decode(&frame.data) {
             Ok(pcm) => {
                 counters.audio_frames_decoded.add(1);

@@ -14,5 +14,6 @@ mod web;
 
 mod snapshot;
 
+mod features;
 mod video;
 mod video_call;

@@ -20,10 +20,10 @@ use switchboard_host::media::{
 /// paths have the odd glitch (an xrun, a late thread, a jitter-buffer underrun), which
 /// lowers the share at the tone. 0.3 still separates a tone from silence (0) and from
 /// other tones (< 0.01), which the tests check too.
-const LIVE_TONE: f32 = 0.3;
+pub(crate) const LIVE_TONE: f32 = 0.3;
 
 /// Reads `ms` milliseconds of frames from a running source.
-fn collect(source: &mut media::AudioSource, ms: u64) -> Vec<i16> {
+pub(crate) fn collect(source: &mut media::AudioSource, ms: u64) -> Vec<i16> {
     let frames = (ms / 20) as usize;
     let mut out = Vec::with_capacity(frames * AudioFormat::FRAME_SAMPLES);
     for _ in 0..frames {
@@ -302,7 +302,7 @@ fn missing_device_is_a_typed_error_naming_it() {
 static PIPEWIRE: Mutex<()> = Mutex::new(());
 
 /// Fails (never skips) when the PipeWire null sinks are not there.
-fn require_pipewire() -> MutexGuard<'static, ()> {
+pub(crate) fn require_pipewire() -> MutexGuard<'static, ()> {
     let guard = PIPEWIRE.lock().unwrap_or_else(|p| p.into_inner());
     let hint = "PipeWire with the null sinks is not up: run `eval \"$(scripts/pipewire-up.sh)\"` \
                 in this shell first (CI does)";

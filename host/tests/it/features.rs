@@ -1,0 +1,423 @@
+//! The feature plugins in real calls: recording (files ffprobe reads, `recording_toggled`
+//! on both sides, SIGKILL mid-recording), picture-in-picture through the view model, and
+//! audio routing on PipeWire null sinks. Participants are `switchboard join` processes
+//! against a `switchboard serve` process, as a user would run them.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
+const API_KEY: &str = "features-test-key";
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().expect("workspace root")
+}
+
+fn profile_dir() -> PathBuf {
+    Path::new(BIN).parent().expect("binary has a directory").to_owned()
+}
+
+/// Builds the plugins these tests load, once per run, into this build's target dir.
+pub(crate) fn plugin(lib_name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        cmd.current_dir(workspace()).arg("build");
+        for krate in ["recording", "pip", "audio-routing", "layout-default"] {
+            cmd.args(["-p", krate]);
+        }
+        if profile_dir().file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        assert!(cmd.status().expect("running cargo build").success(), "building the plugins failed");
+    });
+    let path = profile_dir().join(format!("lib{lib_name}.so"));
+    assert!(path.exists(), "{} was not built", path.display());
+    path
+}
+
+/// A child process killed (and reaped) on drop, so a failed assertion leaves nothing behind.
+struct Proc(Option<Child>);
+
+impl Proc {
+    fn pid(&self) -> u32 {
+        self.0.as_ref().expect("running").id()
+    }
+
+    fn wait(mut self) -> std::process::ExitStatus {
+        self.0.take().expect("running").wait().expect("waits")
+    }
+
+    fn kill9(mut self) {
+        let status = Command::new("kill").args(["-KILL", &self.pid().to_string()]).status().expect("kill");
+        assert!(status.success());
+        let _ = self.0.take().expect("running").wait();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// `switchboard serve` on a free port; returns it and its WebSocket URL.
+fn serve() -> (Proc, String) {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--api-key", API_KEY])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawns switchboard serve");
+    let stdout = child.stdout.take().expect("piped");
+    let proc = Proc(Some(child));
+    let mut line = String::new();
+    std::io::BufReader::new(stdout).read_line(&mut line).expect("reads the address line");
+    let url = line.trim().rsplit(' ').next().expect("an address").to_owned();
+    (proc, url)
+}
+
+/// Writes a participant's config: a tone as microphone, the output given, the default
+/// layout, and `plugins` (TOML `[[plugin]]` tables) after it.
+fn write_config(dir: &Path, name: &str, tone: u32, output: &str, plugins: &str) -> PathBuf {
+    let path = dir.join(format!("{name}.toml"));
+    let layout = plugin("layout_default");
+    let text = format!(
+        "[media]\naudio_input = \"tone:{tone}\"\naudio_output = \"{output}\"\n\n\
+         [[plugin]]\npath = \"{}\"\n\n{plugins}",
+        layout.display()
+    );
+    std::fs::write(&path, text).expect("writes config");
+    path
+}
+
+/// `switchboard join` as `uid`, writing its events to `<dir>/<uid>.events`.
+fn join(server: &str, dir: &Path, uid: &str, config: &Path, script: Option<&str>, seconds: f64) -> Proc {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["join", "--server", server, "--api-key", API_KEY, "--user", uid, "--session", "features"])
+        .arg("--config")
+        .arg(config)
+        .arg("--events")
+        .arg(dir.join(format!("{uid}.events")))
+        .args(["--duration", &seconds.to_string()])
+        .stdout(Stdio::null());
+    if let Some(script) = script {
+        let path = dir.join(format!("{uid}.script.toml"));
+        std::fs::write(&path, script).expect("writes script");
+        cmd.arg("--script").arg(path);
+    }
+    Proc(Some(cmd.spawn().expect("spawns switchboard join")))
+}
+
+/// The event lines a participant wrote.
+fn events(dir: &Path, uid: &str) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join(format!("{uid}.events")))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+fn named<'a>(events: &'a [serde_json::Value], name: &str) -> Vec<&'a serde_json::Value> {
+    events.iter().filter(|e| e["event"] == name).collect()
+}
+
+/// ffprobe's codec of the first stream and the duration of a file; `None` when ffprobe
+/// cannot read it.
+fn probe(path: &Path) -> Option<(String, f64)> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "stream=codec_name:format=duration", "-of", "json"])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs");
+    if !out.status.success() {
+        return None;
+    }
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    let codec = json["streams"][0]["codec_name"].as_str()?.to_owned();
+    let duration = json["format"]["duration"].as_str()?.parse().ok()?;
+    Some((codec, duration))
+}
+
+/// True when ffmpeg decodes the whole file without an error.
+fn decodes(path: &Path) -> bool {
+    Command::new("ffmpeg")
+        .args(["-v", "error", "-xerror", "-i"])
+        .arg(path)
+        .args(["-f", "null", "-"])
+        .output()
+        .is_ok_and(|o| o.status.success() && o.stderr.is_empty())
+}
+
+/// The one recording folder under `folder`.
+fn recording_dir(folder: &Path) -> PathBuf {
+    let dirs: Vec<PathBuf> = std::fs::read_dir(folder)
+        .unwrap_or_else(|e| panic!("{}: {e}", folder.display()))
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(dirs.len(), 1, "one recording: {dirs:?}");
+    dirs[0].clone()
+}
+
+fn recording_plugin(folder: &Path) -> String {
+    format!(
+        "[[plugin]]\npath = \"{}\"\n[plugin.settings]\nfolder = \"{}\"\n",
+        plugin("recording").display(),
+        folder.display()
+    )
+}
+
+#[test]
+fn recording_a_two_party_call_gives_playable_opus_files_and_both_sides_hear_of_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let folder = dir.path().join("recordings");
+    let (_server, url) = serve();
+    let bob_config = write_config(dir.path(), "bob", 660, "null", "");
+    let alice_config = write_config(dir.path(), "alice", 440, "null", &recording_plugin(&folder));
+    let bob = join(&url, dir.path(), "bob", &bob_config, None, 8.0);
+    std::thread::sleep(Duration::from_millis(300));
+    // Recording runs for 3 s, once the link has had time to connect.
+    let script = "[[step]]\nat_ms = 2000\naction = \"start_recording\"\n\n\
+                  [[step]]\nat_ms = 5000\naction = \"stop_recording\"\n\n\
+                  [[step]]\nat_ms = 5800\naction = \"end_session\"\n";
+    let alice = join(&url, dir.path(), "alice", &alice_config, Some(script), 8.0);
+    assert!(alice.wait().success(), "alice's join exits cleanly");
+    let _ = bob.wait();
+
+    for uid in ["alice", "bob"] {
+        let events = events(dir.path(), uid);
+        let toggles = named(&events, "recording_toggled");
+        assert_eq!(toggles.len(), 2, "{uid} got recording_toggled twice: {toggles:?}");
+        assert_eq!(toggles[0]["recording_started"], true, "{uid}");
+        assert_eq!(toggles[1]["recording_started"], false, "{uid}");
+        for t in &toggles {
+            assert_eq!(t["user"]["uid"], "alice", "{uid}: alice started and stopped it");
+        }
+        assert!(named(&events, "error").is_empty(), "{uid} errors: {:?}", named(&events, "error"));
+    }
+
+    let rec = recording_dir(&folder);
+    for uid in ["alice", "bob"] {
+        let file = rec.join(format!("{uid}-audio.opus"));
+        let (codec, duration) = probe(&file).unwrap_or_else(|| panic!("ffprobe reads {}", file.display()));
+        assert_eq!(codec, "opus");
+        assert!((duration - 3.0).abs() <= 0.3, "{uid}'s track lasts {duration} s, recorded 3 s");
+        assert!(decodes(&file), "{} decodes", file.display());
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(rec.join("manifest.json")).expect("manifest")).expect("json");
+    assert_eq!(manifest["complete"], true);
+    assert_eq!(manifest["stopped_by"], "alice");
+}
+
+#[test]
+fn a_recording_killed_with_sigkill_leaves_playable_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let folder = dir.path().join("recordings");
+    let (_server, url) = serve();
+    let bob_config = write_config(dir.path(), "bob", 660, "null", "");
+    let alice_config = write_config(dir.path(), "alice", 440, "null", &recording_plugin(&folder));
+    let _bob = join(&url, dir.path(), "bob", &bob_config, None, 10.0);
+    std::thread::sleep(Duration::from_millis(300));
+    let script = "[[step]]\nat_ms = 1500\naction = \"start_recording\"\n";
+    let alice = join(&url, dir.path(), "alice", &alice_config, Some(script), 10.0);
+    // About 3 s of recording, then the host dies without any chance to close its files.
+    std::thread::sleep(Duration::from_millis(4500));
+    alice.kill9();
+
+    let rec = recording_dir(&folder);
+    for uid in ["alice", "bob"] {
+        let file = rec.join(format!("{uid}-audio.opus"));
+        let (codec, duration) =
+            probe(&file).unwrap_or_else(|| panic!("ffprobe reads {} after SIGKILL", file.display()));
+        assert_eq!(codec, "opus");
+        // Everything up to the last second before the kill is there.
+        assert!(duration >= 1.0, "{uid}'s track after SIGKILL lasts {duration} s");
+        assert!(decodes(&file), "{} decodes after SIGKILL", file.display());
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(rec.join("manifest.json")).expect("manifest")).expect("json");
+    assert_eq!(manifest["complete"], false, "the manifest says the recording was cut short");
+}
+
+#[test]
+fn feature_plugins_pass_conformance() {
+    for (lib, settings) in [
+        ("recording", r#"{"folder": "{tmp}/rec"}"#),
+        ("pip", "{}"),
+        ("audio_routing", r#"{"default_audio_mode": "SPEAKER"}"#),
+    ] {
+        let out = Command::new(BIN)
+            .arg("conformance")
+            .arg(plugin(lib))
+            .args(["--json", "--seed", "42", "--settings", settings])
+            .output()
+            .expect("running switchboard conformance");
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+        let failed: Vec<_> = report["checks"]
+            .as_array()
+            .expect("checks")
+            .iter()
+            .filter(|c| c["status"] != "passed" && c["status"] != "skipped" && c["status"] != "warning")
+            .collect();
+        assert!(failed.is_empty(), "{lib}: {failed:#?}");
+        assert!(out.status.success(), "{lib}: conformance exit status");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Audio routing on PipeWire null sinks
+
+/// Waits (up to `timeout`) for an `audio_mode_changed` of `uid` after the first `skip`
+/// events that satisfies `want`; returns its index.
+fn wait_for_modes(
+    dir: &Path,
+    uid: &str,
+    skip: usize,
+    timeout: Duration,
+    want: impl Fn(&[(String, bool)]) -> bool,
+) -> Option<usize> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let all = events(dir, uid);
+        for (i, e) in all.iter().enumerate().skip(skip) {
+            if e["event"] != "audio_mode_changed" {
+                continue;
+            }
+            let modes: Vec<(String, bool)> = e["modes"]
+                .as_array()
+                .map(|m| {
+                    m.iter()
+                        .map(|m| {
+                            (m["mode"].as_str().unwrap_or_default().to_owned(), m["is_selected"] == true)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            if want(&modes) {
+                return Some(i);
+            }
+        }
+        if std::time::Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn selected(modes: &[(String, bool)], mode: &str) -> bool {
+    modes.iter().any(|(m, s)| m == mode && *s)
+}
+
+fn available(modes: &[(String, bool)], mode: &str) -> bool {
+    modes.iter().any(|(m, _)| m == mode)
+}
+
+/// Listens on both monitors side by side after dropping what they hold.
+fn listen(
+    a: &mut switchboard_host::media::AudioSource,
+    b: &mut switchboard_host::media::AudioSource,
+) -> (Vec<i16>, Vec<i16>) {
+    while a.frames().try_recv().is_ok() {}
+    while b.frames().try_recv().is_ok() {}
+    super::media::collect(a, 300);
+    super::media::collect(b, 300);
+    (super::media::collect(a, 800), super::media::collect(b, 800))
+}
+
+fn pipewire_up(sinks: &[&str]) {
+    let out =
+        Command::new(workspace().join("scripts/pipewire-up.sh")).args(sinks).output().expect("pipewire-up");
+    assert!(out.status.success(), "pipewire-up: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Unloads the null sink `name` and its monitor remap (what pipewire-up.sh loaded).
+fn remove_sink(name: &str) {
+    let list = Command::new("pactl").args(["list", "short", "modules"]).output().expect("pactl");
+    let list = String::from_utf8_lossy(&list.stdout).into_owned();
+    for line in list.lines() {
+        if line.contains(&format!("sink_name={name} "))
+            || line.contains(&format!("source_name={name}_monitor "))
+        {
+            let id = line.split_whitespace().next().expect("module id");
+            assert!(Command::new("pactl").args(["unload-module", id]).status().expect("pactl").success());
+        }
+    }
+}
+
+#[test]
+fn audio_routing_plays_on_the_selected_sink_moves_on_set_audio_mode_and_follows_sinks() {
+    use switchboard_core::config::AudioInput;
+    use switchboard_host::media::analysis::{rms, tone_ratio};
+
+    let _pw = super::media::require_pipewire();
+    // A spk_c left by an earlier run would make BLUETOOTH available from the start.
+    remove_sink("spk_c");
+    pipewire_up(&["spk_a", "spk_b"]);
+    let mut mon_a = switchboard_host::media::start_source(&AudioInput::Device("spk_a_monitor".into()))
+        .expect("monitor of spk_a");
+    let mut mon_b = switchboard_host::media::start_source(&AudioInput::Device("spk_b_monitor".into()))
+        .expect("monitor of spk_b");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_server, url) = serve();
+    let bob_config = write_config(dir.path(), "bob", 440, "null", "");
+    let routing = format!(
+        "[[plugin]]\npath = \"{}\"\n[plugin.settings]\ndefault_audio_mode = \"SPEAKER\"\n\
+         [[plugin.settings.rule]]\npattern = \"spk_a\"\nmode = \"SPEAKER\"\n\
+         [[plugin.settings.rule]]\npattern = \"spk_b\"\nmode = \"HEADPHONES\"\n\
+         [[plugin.settings.rule]]\npattern = \"spk_c\"\nmode = \"BLUETOOTH\"\n",
+        plugin("audio_routing").display()
+    );
+    // Alice starts on no device: the plugin routes her to SPEAKER (spk_a) at once.
+    let alice_config = write_config(dir.path(), "alice", 880, "null", &routing);
+    let _bob = join(&url, dir.path(), "bob", &bob_config, None, 40.0);
+    std::thread::sleep(Duration::from_millis(300));
+    let script = "[[step]]\nat_ms = 7000\naction = \"set_audio_mode\"\nmode = \"HEADPHONES\"\n";
+    let _alice = join(&url, dir.path(), "alice", &alice_config, Some(script), 40.0);
+
+    let first = wait_for_modes(dir.path(), "alice", 0, Duration::from_secs(10), |m| {
+        selected(m, "SPEAKER") && available(m, "HEADPHONES") && !available(m, "BLUETOOTH")
+    })
+    .expect("audio_mode_changed with SPEAKER selected at the start");
+    std::thread::sleep(Duration::from_millis(1500)); // the link connects, bob's tone arrives
+    let (a, b) = listen(&mut mon_a, &mut mon_b);
+    assert!(
+        tone_ratio(&a, 440.0) > super::media::LIVE_TONE,
+        "SPEAKER plays on spk_a: {}",
+        tone_ratio(&a, 440.0)
+    );
+    assert!(rms(&b) < 0.001, "spk_b is silent: rms {}", rms(&b));
+
+    let moved = wait_for_modes(dir.path(), "alice", first + 1, Duration::from_secs(10), |m| {
+        selected(m, "HEADPHONES")
+    })
+    .expect("audio_mode_changed with HEADPHONES selected after set_audio_mode");
+    let (a, b) = listen(&mut mon_a, &mut mon_b);
+    assert!(
+        tone_ratio(&b, 440.0) > super::media::LIVE_TONE,
+        "HEADPHONES plays on spk_b: {}",
+        tone_ratio(&b, 440.0)
+    );
+    assert!(rms(&a) < 0.001, "spk_a is silent after the move: rms {}", rms(&a));
+
+    // A sink appears mid-call, then goes away: audio_mode_changed each time.
+    pipewire_up(&["spk_a", "spk_b", "spk_c"]);
+    let added = wait_for_modes(dir.path(), "alice", moved + 1, Duration::from_secs(10), |m| {
+        available(m, "BLUETOOTH") && selected(m, "HEADPHONES")
+    });
+    remove_sink("spk_c");
+    pipewire_up(&["spk_a", "spk_b"]);
+    let added = added.expect("audio_mode_changed listing BLUETOOTH once spk_c exists");
+    wait_for_modes(dir.path(), "alice", added + 1, Duration::from_secs(10), |m| {
+        !available(m, "BLUETOOTH") && selected(m, "HEADPHONES")
+    })
+    .expect("audio_mode_changed without BLUETOOTH once spk_c is gone");
+    let errors = named(&events(dir.path(), "alice"), "error").into_iter().cloned().collect::<Vec<_>>();
+    assert!(errors.is_empty(), "alice's errors: {errors:?}");
+}
