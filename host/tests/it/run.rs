@@ -227,3 +227,54 @@ async fn a_live_three_party_call_in_the_page_mutes_and_ends() {
     }
     chromium.close().await;
 }
+
+/// `run` alone in a call: SIGTERM ends the session (`session_ended` in its events file) and
+/// the process exits 0; the page's address line comes first on stdout.
+#[tokio::test]
+async fn run_leaves_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut children = Children::default();
+    let serve = children
+        .spawn("serve", switchboard().args(["serve", "--listen", "127.0.0.1:0"]).stdout(Stdio::piped()));
+    let line = first_line(serve);
+    let server = line.rsplit(' ').next().expect("an address").to_owned();
+
+    let events = dir.path().join("alice.events.jsonl");
+    let run = children.spawn(
+        "run",
+        switchboard()
+            .args(["run", "--server", &server, "--user", "alice", "--session", "solo"])
+            .args(["--listen", "127.0.0.1:0"])
+            .arg("--config")
+            .arg(write_config(dir.path(), "alice", 660))
+            .arg("--events")
+            .arg(&events)
+            .stdout(Stdio::piped()),
+    );
+    let line = first_line(run);
+    assert!(line.starts_with("ui on http://127.0.0.1:"), "{line}");
+    wait_for_line(&events, "session_started", |l| is_event(l, "session_started")).await;
+
+    let mut run = children.take("run");
+    let status = Command::new("kill").args(["-TERM", &run.id().to_string()]).status().expect("runs kill");
+    assert!(status.success());
+    let exit = tokio::task::spawn_blocking(move || run.wait()).await.expect("joins").expect("waits");
+    assert!(exit.success(), "run exits cleanly on SIGTERM: {exit}");
+    wait_for_line(&events, "session_ended", |l| is_event(l, "session_ended")).await;
+}
+
+/// A server nobody listens on: `run` fails with the reason, not a hang or a panic.
+#[tokio::test]
+async fn run_without_a_server_fails_with_the_reason() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = switchboard()
+        .args(["run", "--server", "ws://127.0.0.1:9", "--user", "alice", "--session", "s"])
+        .args(["--listen", "127.0.0.1:0"])
+        .arg("--config")
+        .arg(write_config(dir.path(), "alice", 660))
+        .output()
+        .expect("runs switchboard run");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("creating user alice"), "{stderr}");
+}
