@@ -7,7 +7,7 @@ packages=(
   build-essential pkg-config clang libclang-dev
   libopus-dev libvpx-dev libasound2-dev
   pipewire pipewire-pulse pipewire-alsa wireplumber dbus pulseaudio-utils alsa-utils
-  ffmpeg sox chromium
+  ffmpeg sox chromium python3
 )
 
 missing=()

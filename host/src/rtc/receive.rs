@@ -2,7 +2,7 @@
 //! the session whole encoded frames, in order, on the track's queue.
 //!
 //! Audio needs no reassembly (one Opus packet per RTP packet). Video frames span several
-//! packets; [`FrameAssembler`] collects them by sequence number and emits a frame as soon
+//! packets; `FrameAssembler` collects them by sequence number and emits a frame as soon
 //! as its last packet (RTP marker) arrives and no packet is missing. Unlike the library's
 //! sample builder it does not wait for the next frame's first packet before releasing a
 //! frame, which would add one frame interval of latency.

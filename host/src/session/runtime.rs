@@ -26,6 +26,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::output::{Counter, LocalStats, RemoteStats, StatsReport};
 use super::semantics::CallSemantics;
+use super::video::{CameraPlan, SessionVideo, VideoFrames, VideoOutcome, offers_renegotiation};
 use crate::bus::{Bus, HostCommand};
 use crate::media::{self, AudioFormat, AudioSink, AudioSource, Mixer, MuteGate, OpusDecoder, OpusEncoder};
 use crate::rtc::{self, LinkEvent, LinkOptions, LinkState, MediaKind, PeerLink};
@@ -49,19 +50,19 @@ pub struct SessionOptions {
 
 /// Counters of one remote participant, shared with its decoding task.
 #[derive(Debug, Default)]
-struct RemoteCounters {
+pub(super) struct RemoteCounters {
     audio_packets: Counter,
     audio_frames_decoded: Counter,
-    video_packets: Counter,
-    video_frames_decoded: Counter,
+    pub(super) video_packets: Counter,
+    pub(super) video_frames_decoded: Counter,
 }
 
 /// Everything the stats report reads, shared with media tasks.
 #[derive(Debug, Default)]
-struct SharedStats {
+pub(super) struct SharedStats {
     remote: Mutex<BTreeMap<String, Arc<RemoteCounters>>>,
     audio_packets_sent: Counter,
-    video_frames_sent: Counter,
+    pub(super) video_frames_sent: Counter,
     /// When the first remote audio frame was decoded (call setup measurements).
     first_remote_audio: Mutex<Option<Instant>>,
 }
@@ -138,6 +139,7 @@ pub struct Session {
     stats: Arc<SharedStats>,
     finished: watch::Receiver<bool>,
     started_at: Instant,
+    video_frames: watch::Receiver<VideoFrames>,
 }
 
 impl Session {
@@ -156,6 +158,7 @@ impl Session {
         let encoder = OpusEncoder::new().map_err(|e| {
             CallsException::new(ErrorCode::SdkInitError, format!("creating the Opus encoder: {e}"))
         })?;
+        let camera = CameraPlan::check(&options.config)?;
 
         let client = SignalingClient::new(&options.server).map_err(client_exception)?;
         let (joined, room, room_events) =
@@ -172,6 +175,9 @@ impl Session {
         let gate = MuteGate::new(settings.start_with_audio_muted);
         let now = Instant::now();
         let first_events = semantics.joined(joined.you.clone(), joined.users.clone(), now);
+        let video =
+            SessionVideo::new(&options.config, camera, &joined.session_id, &joined.you, Arc::clone(&stats));
+        let video_frames = video.frames();
 
         let mut task = SessionTask {
             bus: bus.clone(),
@@ -191,6 +197,7 @@ impl Session {
             stats: Arc::clone(&stats),
             finished: finished_tx,
             started_at,
+            video,
         };
         task.publish_all(first_events);
         // Remote members' current mute state, so a late joiner's UI is right at once.
@@ -199,16 +206,21 @@ impl Session {
                 let events = task.semantics.remote_muted(user.clone(), user.clone(), true);
                 task.publish_all(events);
             }
+            if user.resource != joined.you.resource && state.video_paused {
+                task.publish_all(vec![Event::UserVideoPaused { user: user.clone(), paused: true }]);
+            }
         }
         if task.semantics.audio_muted() {
             task.broadcast(StateChange::MuteChanged { muted: true });
         }
+        let started = task.video.start(&joined.you);
+        task.apply_video(started).await;
         // The newcomer offers to everyone already in the room.
         for user in joined.others().cloned().collect::<Vec<_>>() {
             task.offer_to(user).await;
         }
         actix::spawn(task.run());
-        Ok(Session { bus, stats, finished, started_at })
+        Ok(Session { bus, stats, finished, started_at, video_frames })
     }
 
     /// Carries out an action for the local user, through the bus: host actions come back
@@ -237,6 +249,13 @@ impl Session {
     /// The media counters so far.
     pub fn stats(&self) -> StatsReport {
         self.stats.report()
+    }
+
+    /// The newest video frame of every participant whose video is on (the local camera
+    /// included, marked `is_local`), for renderers: wait on `changed()`, then draw the
+    /// entries whose `seq` moved. See [`super::video::ParticipantFrame`].
+    pub fn video_frames(&self) -> watch::Receiver<VideoFrames> {
+        self.video_frames.clone()
     }
 
     /// How long after [`Session::start`] was called the first remote audio was decoded.
@@ -279,6 +298,7 @@ struct SessionTask {
     stats: Arc<SharedStats>,
     finished: watch::Sender<bool>,
     started_at: Instant,
+    video: SessionVideo,
 }
 
 impl SessionTask {
@@ -332,6 +352,45 @@ impl SessionTask {
         }
     }
 
+    /// Carries out what a video step asks of the session (see [`VideoOutcome`]).
+    async fn apply_video(&mut self, outcome: VideoOutcome) {
+        for change in outcome.broadcast {
+            self.broadcast(change);
+        }
+        self.publish_all(outcome.events);
+        if outcome.renegotiate {
+            self.renegotiate_video().await;
+        }
+    }
+
+    /// Video was turned on mid-call: every link gets our video track, and on each link
+    /// the side that made its first offer offers again (the other side answers with its
+    /// own track added), so audio never stops and there is no glare.
+    async fn renegotiate_video(&mut self) {
+        let local = self.semantics.local().clone();
+        let peers: Vec<(RtcUser, Arc<PeerLink>)> =
+            self.links.values().map(|p| (p.user.clone(), Arc::clone(&p.link))).collect();
+        for (user, link) in peers {
+            let offered = async {
+                self.video.add_track(&user.resource, &link).await?;
+                if offers_renegotiation(&local, &user) {
+                    link.create_offer().await.map(Some)
+                } else {
+                    Ok(None)
+                }
+            };
+            match offered.await {
+                Ok(Some(offer)) => self.signal(&user, offer),
+                Ok(None) => {}
+                Err(e) => self.error(
+                    ErrorCode::PeerConnectionFailed,
+                    format!("adding video to the link to {}: {e}", user.uid),
+                    user.uid.clone(),
+                ),
+            }
+        }
+    }
+
     fn error(&self, code: ErrorCode, message: String, details: String) {
         tracing::warn!(%code, details, "{message}");
         self.bus.publish(Event::error(&CallsException::new(code, message).with_details(details)));
@@ -356,6 +415,13 @@ impl SessionTask {
         match created.await {
             Ok((link, mut events)) => {
                 let link = Arc::new(link);
+                if let Err(e) = self.video.add_track(&user.resource, &link).await {
+                    self.error(
+                        ErrorCode::PeerConnectionFailed,
+                        format!("adding video to the link to {}: {e}", user.uid),
+                        user.uid.clone(),
+                    );
+                }
                 // Every link's events meet in one channel, tagged with the peer, so the
                 // session's select! has one arm for all links.
                 let tx = self.link_tx.clone();
@@ -411,6 +477,10 @@ impl SessionTask {
                         None => return,
                     },
                 };
+                // An offer that adds video after a switch finds our track already there.
+                if let Err(e) = self.video.add_track(&from.resource, &link).await {
+                    tracing::debug!(from = from.uid, "adding video before answering: {e}");
+                }
                 match link.accept_offer(payload).await {
                     Ok(answer) => {
                         self.signal(&from, answer);
@@ -453,9 +523,11 @@ impl SessionTask {
                 if let Some(peer) = self.links.remove(&user.resource) {
                     close_link(peer).await;
                 }
-                if !self.links.values().any(|p| p.user.uid == user.uid) {
+                let still_here = self.links.values().any(|p| p.user.uid == user.uid);
+                if !still_here {
                     self.mixer.remove(&user.uid);
                 }
+                self.video.link_closed(&user, still_here);
                 let events = self.semantics.user_left(user, users, now);
                 self.publish_all(events);
             }
@@ -465,7 +537,26 @@ impl SessionTask {
                     StateChange::MuteChanged { muted } => {
                         self.semantics.remote_muted(user.clone(), user, muted)
                     }
-                    StateChange::VideoPaused { paused } => vec![Event::UserVideoPaused { user, paused }],
+                    StateChange::VideoPaused { paused } => {
+                        self.video.remote_paused(&user, paused);
+                        vec![Event::UserVideoPaused { user, paused }]
+                    }
+                    StateChange::SwitchToVideoRequested => {
+                        let outcome = self.video.on_switch_requested(&user);
+                        self.apply_video(outcome).await;
+                        Vec::new()
+                    }
+                    StateChange::SwitchToVideoAccepted { request_initiated_by } => {
+                        let asker = self
+                            .semantics
+                            .users()
+                            .iter()
+                            .find(|u| u.resource == request_initiated_by)
+                            .cloned();
+                        let outcome = self.video.on_switch_accepted(asker.as_ref(), &user);
+                        self.apply_video(outcome).await;
+                        Vec::new()
+                    }
                     StateChange::RecordingChanged { started } => {
                         self.semantics.recording_changed(started, user)
                     }
@@ -490,7 +581,13 @@ impl SessionTask {
                 format!("the connection to {} failed", user.uid),
                 user.uid.clone(),
             ),
-            LinkEvent::State { state } => tracing::debug!(peer = user.uid, %state, "link state"),
+            LinkEvent::State { state } => {
+                // A new receiver needs a keyframe to start from.
+                if state == LinkState::Connected {
+                    self.video.keyframe_requested();
+                }
+                tracing::debug!(peer = user.uid, %state, "link state");
+            }
             LinkEvent::RemoteTrack { track } => {
                 let counters = self.stats.remote(&user.uid);
                 match track.kind {
@@ -516,12 +613,12 @@ impl SessionTask {
                         ));
                     }
                     MediaKind::Video => {
-                        actix::spawn(count_video(track, counters));
+                        let outcome = self.video.receive(&user, track, counters, Arc::clone(&peer.link));
+                        self.apply_video(outcome).await;
                     }
                 }
             }
-            // No local video yet: nothing to make a keyframe of.
-            LinkEvent::KeyframeRequested => {}
+            LinkEvent::KeyframeRequested => self.video.keyframe_requested(),
         }
     }
 
@@ -606,14 +703,25 @@ impl SessionTask {
                 self.bus.publish(Event::AudioModeChanged { modes });
                 Ok(())
             }
-            Command::PauseVideo { .. } | Command::SwitchCamera | Command::SwitchToVideoCall => {
-                Err(CallsException::new(
-                    ErrorCode::NotImplemented,
-                    format!(
-                        "`{}` needs the video pipeline, which this build does not have yet",
-                        command.name()
-                    ),
-                ))
+            Command::PauseVideo { paused } => {
+                self.video.set_paused(paused)?;
+                let events = self.semantics.set_local_video_paused(paused);
+                if !events.is_empty() {
+                    self.broadcast(StateChange::VideoPaused { paused });
+                }
+                self.publish_all(events);
+                Ok(())
+            }
+            Command::SwitchCamera => {
+                let outcome = self.video.switch_camera()?;
+                self.apply_video(outcome).await;
+                Ok(())
+            }
+            Command::SwitchToVideoCall => {
+                let alone = self.semantics.users().len() <= 1;
+                let outcome = self.video.request_switch(alone)?;
+                self.apply_video(outcome).await;
+                Ok(())
             }
             other => Err(CallsException::new(
                 ErrorCode::InvalidArgument,
@@ -627,6 +735,7 @@ impl SessionTask {
         for (_, peer) in self.links.drain() {
             close_link(peer).await;
         }
+        self.video.stop();
         if let Some(source) = self.source.take() {
             source.stop();
         }
@@ -668,11 +777,5 @@ async fn decode_audio(
             }
             Err(e) => tracing::debug!(uid, "undecodable audio packet: {e}"),
         }
-    }
-}
-
-async fn count_video(mut track: rtc::RemoteTrack, counters: Arc<RemoteCounters>) {
-    while let Some(_frame) = track.frames.recv().await {
-        counters.video_packets.add(1);
     }
 }

@@ -15,3 +15,4 @@ mod web;
 mod snapshot;
 
 mod video;
+mod video_call;

@@ -41,6 +41,11 @@ impl Plugin for EventLog {
 
     fn configure(&mut self, settings: &Settings) -> Result<(), PluginError> {
         let settings: EventLogSettings = settings.parse()?;
+        // A log in a folder that does not exist yet (a fresh `target/demo/`) is still a log.
+        if let Some(parent) = settings.path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| PluginError::Other(format!("creating the folder {}: {e}", parent.display())))?;
+        }
         let file = OpenOptions::new()
             .create(true)
             .append(true)
