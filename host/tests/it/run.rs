@@ -212,6 +212,18 @@ async fn a_live_three_party_call_in_the_page_mutes_and_ends() {
     )
     .await;
 
+    // Clicking a small tile (spotlight mode) makes it the main one: the input goes to the
+    // layout plugin and the call is laid out again.
+    let small: String =
+        eval_json(&page, "document.querySelector('.tile.clickable:not(.main)').dataset.uid").await;
+    click(&page, &format!("tile-{small}")).await;
+    wait_until(
+        &page,
+        &format!("document.querySelector('[data-testid=\"tile-{small}\"]').classList.contains('main')"),
+        &format!("{small}'s tile made the main one"),
+    )
+    .await;
+
     let shot = artifact("run-three-party.png");
     page.save_screenshot(ScreenshotParams::builder().format(CaptureScreenshotFormat::Png).build(), &shot)
         .await
