@@ -14,14 +14,17 @@
 //! (the layout turns built-in ids into commands; every other plugin and listener sees
 //! custom ones), while tile clicks, drags and resizes go to the layout as [`UiInput`].
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use switchboard_core::view::{CallUiState, ParticipantView, UiInput, View, ViewRequest};
 use switchboard_core::{Config, Event, RtcUser};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::bus::Bus;
+use crate::session::VideoFrames;
+use crate::video::I420Frame;
 use crate::web::{CallInfo, VideoFrame, WebError, WebUiHandle};
 
 /// The window size laid out until a page reports its own.
@@ -224,17 +227,15 @@ impl LiveFeed {
     }
 }
 
-/// Where decoded video goes to be shown: the hook for the session's video decoders.
-///
-/// The session does not hand out decoded frames yet (the video pipeline is being wired into
-/// sessions separately). When it does, forward each participant's frames here:
-/// `video.frame(uid, VideoFrame::rgba(w, h, pixels))`, and `video.stopped(uid)` when that
-/// video ends. Until a participant's first frame arrives, its tile is an avatar.
+/// Where decoded video goes to be shown. [`LiveVideo::follow`] takes the session's frames
+/// ([`crate::session::Session::video_frames`]); [`LiveVideo::frame`] and
+/// [`LiveVideo::stopped`] are the same path for any other source. Until a participant's
+/// first frame arrives, its tile is an avatar.
 #[derive(Debug, Clone)]
 pub struct LiveVideo {
     web: WebUiHandle,
     tx: mpsc::UnboundedSender<Update>,
-    flowing: std::sync::Arc<std::sync::Mutex<BTreeSet<String>>>,
+    flowing: Arc<std::sync::Mutex<BTreeSet<String>>>,
 }
 
 impl LiveVideo {
@@ -256,6 +257,57 @@ impl LiveVideo {
         if was {
             self.web.clear_frame(uid);
             let _ = self.tx.send(Update::Video { uid: uid.to_owned(), flowing: false });
+        }
+    }
+
+    /// Shows the session's video until it ends: every participant's newest frame (the local
+    /// camera's self view included), converted to RGBA off the async thread, at most
+    /// `max_fps` times a second (frames in between are skipped, never queued, like the web
+    /// UI's own encoder). A participant who leaves the map (paused, left) goes back to an
+    /// avatar.
+    pub async fn follow(self, mut frames: watch::Receiver<VideoFrames>, max_fps: u32) {
+        let interval = Duration::from_secs(1) / max_fps.max(1);
+        // The `seq` of the frame last shown, per participant.
+        let mut shown: BTreeMap<String, u64> = BTreeMap::new();
+        while frames.changed().await.is_ok() {
+            let current = Arc::clone(&frames.borrow_and_update());
+            let gone: Vec<String> = shown.keys().filter(|uid| !current.contains_key(*uid)).cloned().collect();
+            for uid in gone {
+                shown.remove(&uid);
+                self.stopped(&uid);
+            }
+            let fresh: Vec<(String, Arc<I420Frame>)> = current
+                .values()
+                .filter(|f| shown.get(&f.uid) != Some(&f.seq))
+                .map(|f| (f.uid.clone(), Arc::clone(&f.frame)))
+                .collect();
+            for f in current.values() {
+                shown.insert(f.uid.clone(), f.seq);
+            }
+            if !fresh.is_empty() {
+                let converted = tokio::task::spawn_blocking(move || {
+                    fresh
+                        .into_iter()
+                        .map(|(uid, f)| (uid, VideoFrame::rgba(f.width(), f.height(), f.to_rgba())))
+                        .collect::<Vec<_>>()
+                })
+                .await;
+                match converted {
+                    Ok(frames) => {
+                        for (uid, frame) in frames {
+                            if let Err(e) = self.frame(&uid, frame) {
+                                tracing::debug!("showing a video frame: {e}");
+                            }
+                        }
+                    }
+                    Err(e) => tracing::warn!("converting video frames for the web UI: {e}"),
+                }
+            }
+            tokio::time::sleep(interval).await;
+        }
+        // The session is over: no tile keeps a frozen picture.
+        for uid in shown.keys() {
+            self.stopped(uid);
         }
     }
 }

@@ -193,8 +193,9 @@ async fn run_ui(args: Args) -> anyhow::Result<()> {
             return Err(e);
         }
     };
-    // Decoded video reaches the page through `ui.video()` once the session hands out
-    // frames per participant; until then tiles are avatars (see `LiveVideo`).
+    // Video goes to the page at the web UI's own frame rate; the follower ends with the
+    // session's frame channel.
+    actix::spawn(ui.video().follow(session.video_frames(), WebUiConfig::default().max_frame_rate));
     let ui_loop = ui.run();
 
     let duration = async {

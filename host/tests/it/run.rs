@@ -58,22 +58,28 @@ fn first_line(child: &mut Child) -> String {
     line.trim().to_owned()
 }
 
-fn write_config(dir: &Path, name: &str, tone_hz: u32) -> PathBuf {
+/// A participant's config: a tone for a microphone, a WAV file for a speaker, a small test
+/// pattern for a camera (small and slow, so three participants encode and decode on a
+/// shared two-core machine), and `call` lines for the `[call]` table.
+fn write_config(dir: &Path, name: &str, tone_hz: u32, call: &str) -> PathBuf {
     let path = dir.join(format!("{name}.toml"));
     let wav = dir.join(format!("{name}.wav"));
-    let text =
-        format!("[media]\naudio_input = \"tone:{tone_hz}\"\naudio_output = \"wav:{}\"\n", wav.display());
+    let text = format!(
+        "[call]\n{call}\n[media]\naudio_input = \"tone:{tone_hz}\"\naudio_output = \"wav:{}\"\n\
+         video_input = \"pattern:front\"\nvideo_width = 160\nvideo_height = 120\nvideo_fps = 10\n",
+        wav.display()
+    );
     std::fs::write(&path, text).expect("writes a config");
     path
 }
 
-fn join(dir: &Path, server: &str, uid: &str, tone_hz: u32) -> (Command, PathBuf) {
+fn join(dir: &Path, server: &str, uid: &str, tone_hz: u32, call: &str) -> (Command, PathBuf) {
     let events = dir.join(format!("{uid}.events.jsonl"));
     let mut command = switchboard();
     command
         .args(["join", "--server", server, "--user", uid, "--session", "standup", "--duration", "60"])
         .arg("--config")
-        .arg(write_config(dir, uid, tone_hz))
+        .arg(write_config(dir, uid, tone_hz, call))
         .arg("--events")
         .arg(&events)
         .stdout(Stdio::null());
@@ -116,8 +122,9 @@ fn artifact(name: &str) -> PathBuf {
     dir.join(name)
 }
 
-/// Issue 5: a live 3-party call shows three tiles; the page's mute reaches the others as
-/// `user_muted`; the page's end raises `call_end_button_pressed` and ends `run`.
+/// Issue 5: a live 3-party call shows three tiles with the decoded video; the page's mute
+/// reaches the others as `user_muted`; the page's end raises `call_end_button_pressed` and
+/// ends `run`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_three_party_call_in_the_page_mutes_and_ends() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -129,9 +136,9 @@ async fn a_live_three_party_call_in_the_page_mutes_and_ends() {
     let server = line.rsplit(' ').next().expect("an address").to_owned();
     assert!(server.starts_with("ws://127.0.0.1:"), "{line}");
 
-    let (mut bob, bob_events) = join(dir.path(), &server, "bob", 440);
+    let (mut bob, bob_events) = join(dir.path(), &server, "bob", 440, "");
     children.spawn("bob", &mut bob);
-    let (mut carol, carol_events) = join(dir.path(), &server, "carol", 550);
+    let (mut carol, carol_events) = join(dir.path(), &server, "carol", 550, "start_with_video_muted = true");
     children.spawn("carol", &mut carol);
     for events in [&bob_events, &carol_events] {
         wait_for_line(events, "session_started", |l| is_event(l, "session_started")).await;
@@ -144,7 +151,7 @@ async fn a_live_three_party_call_in_the_page_mutes_and_ends() {
             .args(["run", "--server", &server, "--user", "alice", "--name", "Alice Liddell"])
             .args(["--session", "standup", "--listen", "127.0.0.1:0"])
             .arg("--config")
-            .arg(write_config(dir.path(), "alice", 660))
+            .arg(write_config(dir.path(), "alice", 660, ""))
             .arg("--events")
             .arg(&run_events)
             .stdout(Stdio::piped()),
@@ -162,8 +169,23 @@ async fn a_live_three_party_call_in_the_page_mutes_and_ends() {
     let label: String =
         eval_json(&page, "document.querySelector('[data-testid=\"tile-alice-label\"]').textContent").await;
     assert!(label.contains("Alice Liddell"), "alice's name label: {label:?}");
-    // No decoded video reaches the page yet, so every tile is an avatar.
-    wait_until(&page, "document.querySelector('[data-testid=\"tile-bob-avatar\"]')", "bob's avatar").await;
+    // Bob's decoded video and Alice's self view are drawn; Carol joined with her camera
+    // paused, so she is an avatar with the video-off indicator.
+    for uid in ["bob", "alice"] {
+        let drawn = format!(
+            "document.querySelector('[data-testid=\"video-{uid}\"]') && \
+             (window.__switchboard.frames['{uid}'] || 0) >= 3"
+        );
+        wait_until(&page, &drawn, &format!("{uid}'s video frames on the page")).await;
+    }
+    wait_until(&page, "document.querySelector('[data-testid=\"tile-carol-avatar\"]')", "carol's avatar")
+        .await;
+    wait_until(
+        &page,
+        "document.querySelector('[data-testid=\"tile-carol-video-off\"]')",
+        "carol's video-off indicator",
+    )
+    .await;
     wait_until(
         &page,
         "document.getElementById('call-status').textContent === '3 in the call'",
@@ -187,6 +209,18 @@ async fn a_live_three_party_call_in_the_page_mutes_and_ends() {
         &page,
         "document.querySelector('[data-testid=\"button-mute_audio\"]').classList.contains('toggled')",
         "the mute button toggled",
+    )
+    .await;
+
+    // Clicking a small tile (spotlight mode) makes it the main one: the input goes to the
+    // layout plugin and the call is laid out again.
+    let small: String =
+        eval_json(&page, "document.querySelector('.tile.clickable:not(.main)').dataset.uid").await;
+    click(&page, &format!("tile-{small}")).await;
+    wait_until(
+        &page,
+        &format!("document.querySelector('[data-testid=\"tile-{small}\"]').classList.contains('main')"),
+        &format!("{small}'s tile made the main one"),
     )
     .await;
 
@@ -226,4 +260,55 @@ async fn a_live_three_party_call_in_the_page_mutes_and_ends() {
         );
     }
     chromium.close().await;
+}
+
+/// `run` alone in a call: SIGTERM ends the session (`session_ended` in its events file) and
+/// the process exits 0; the page's address line comes first on stdout.
+#[tokio::test]
+async fn run_leaves_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut children = Children::default();
+    let serve = children
+        .spawn("serve", switchboard().args(["serve", "--listen", "127.0.0.1:0"]).stdout(Stdio::piped()));
+    let line = first_line(serve);
+    let server = line.rsplit(' ').next().expect("an address").to_owned();
+
+    let events = dir.path().join("alice.events.jsonl");
+    let run = children.spawn(
+        "run",
+        switchboard()
+            .args(["run", "--server", &server, "--user", "alice", "--session", "solo"])
+            .args(["--listen", "127.0.0.1:0"])
+            .arg("--config")
+            .arg(write_config(dir.path(), "alice", 660, ""))
+            .arg("--events")
+            .arg(&events)
+            .stdout(Stdio::piped()),
+    );
+    let line = first_line(run);
+    assert!(line.starts_with("ui on http://127.0.0.1:"), "{line}");
+    wait_for_line(&events, "session_started", |l| is_event(l, "session_started")).await;
+
+    let mut run = children.take("run");
+    let status = Command::new("kill").args(["-TERM", &run.id().to_string()]).status().expect("runs kill");
+    assert!(status.success());
+    let exit = tokio::task::spawn_blocking(move || run.wait()).await.expect("joins").expect("waits");
+    assert!(exit.success(), "run exits cleanly on SIGTERM: {exit}");
+    wait_for_line(&events, "session_ended", |l| is_event(l, "session_ended")).await;
+}
+
+/// A server nobody listens on: `run` fails with the reason, not a hang or a panic.
+#[tokio::test]
+async fn run_without_a_server_fails_with_the_reason() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = switchboard()
+        .args(["run", "--server", "ws://127.0.0.1:9", "--user", "alice", "--session", "s"])
+        .args(["--listen", "127.0.0.1:0"])
+        .arg("--config")
+        .arg(write_config(dir.path(), "alice", 660, ""))
+        .output()
+        .expect("runs switchboard run");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("creating user alice"), "{stderr}");
 }

@@ -1,0 +1,102 @@
+//! UI press to host command: the part of "click to command" after the web page, in the
+//! live UI of `switchboard run`.
+//!
+//! A `UiInput::ButtonPressed{mute_audio}` goes into [`LiveUi`]'s input stream (where the
+//! web server puts what a page sends); the clock stops when the host handler (the session's
+//! place on the bus) receives the `mute_audio` command. On the way: the UI loop publishes
+//! `button_pressed`, the bus hands it to the real `layout-default` plugin through the ABI,
+//! the plugin answers with the command, and the bus routes it to the host. The page's own
+//! share (click to `UiInput`) is `web_input`'s figure; the two add up to click to command.
+//!
+//! `SWITCHBOARD_BENCH_PRESSES` presses (default 2000, 20 when run as a test by `cargo test
+//! --all-targets`), after 50 unmeasured ones. Run with
+//! `cargo bench -p switchboard-host --bench ui_command` (needs the workspace plugins built
+//! in the same profile).
+
+use std::time::{Duration, Instant};
+
+use actix::{Actor, Context, Handler};
+use switchboard_core::view::UiInput;
+use switchboard_core::{CallsException, Command, Config};
+use switchboard_host::bus::{Bus, BusOptions, HostCommand};
+use switchboard_host::loader::{self, PluginSearch, PluginSpec};
+use switchboard_host::ui_live::LiveUi;
+use switchboard_host::web::{WebUi, WebUiConfig};
+use tokio::sync::mpsc;
+
+/// Stands in for the session: reports when each command arrives.
+struct Host {
+    arrived: mpsc::UnboundedSender<(Command, Instant)>,
+}
+
+impl Actor for Host {
+    type Context = Context<Self>;
+}
+
+impl Handler<HostCommand> for Host {
+    type Result = Result<(), CallsException>;
+
+    fn handle(&mut self, msg: HostCommand, _ctx: &mut Context<Self>) -> Self::Result {
+        let _ = self.arrived.send((msg.command, Instant::now()));
+        Ok(())
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let rank = ((p / 100.0) * (sorted.len() as f64 - 1.0)).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+fn main() {
+    let benchmarking = std::env::args().any(|arg| arg == "--bench");
+    let presses: usize = std::env::var("SWITCHBOARD_BENCH_PRESSES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if benchmarking { 2000 } else { 20 });
+
+    let system = actix::System::new();
+    system.block_on(async move {
+        let path = PluginSearch::new(&[])
+            .find("layout-default")
+            .expect("the layout-default plugin is built by `cargo build --workspace` in the bench's profile");
+        let library = loader::load(&path).expect("loading layout-default");
+        let spec = PluginSpec { library, settings: serde_json::json!({}) };
+        let config = Config::default();
+        let bus = Bus::start(vec![spec], BusOptions::from_config(&config)).expect("starting the bus");
+        let (arrived_tx, mut arrived) = mpsc::unbounded_channel();
+        bus.set_host_handler(Host { arrived: arrived_tx }.start().recipient());
+
+        let (web, _unused_inputs) = WebUi::start(WebUiConfig::on_port(0)).await.expect("starting the web UI");
+        let (inputs, ui_inputs) = mpsc::channel(256);
+        let ui = LiveUi::new(config, bus.clone(), web.handle(), ui_inputs);
+        actix::spawn(ui.run());
+
+        let mut ms = Vec::with_capacity(presses);
+        for i in 0..(presses + 50) {
+            let sent = Instant::now();
+            inputs
+                .send(UiInput::ButtonPressed { id: "mute_audio".into() })
+                .await
+                .expect("the UI loop is running");
+            let (command, at) = tokio::time::timeout(Duration::from_secs(10), arrived.recv())
+                .await
+                .expect("the command reaches the host within 10 s")
+                .expect("the host handler is alive");
+            assert!(matches!(command, Command::MuteAudio { .. }), "{command:?}");
+            if i >= 50 {
+                ms.push(at.duration_since(sent).as_secs_f64() * 1000.0);
+            }
+        }
+        ms.sort_by(f64::total_cmp);
+        println!(
+            "ui press -> host command  n={} p50={:.3} ms  p90={:.3} ms  p99={:.3} ms  max={:.3} ms",
+            ms.len(),
+            percentile(&ms, 50.0),
+            percentile(&ms, 90.0),
+            percentile(&ms, 99.0),
+            ms[ms.len() - 1]
+        );
+        bus.shutdown().await;
+        web.shutdown().await.expect("stopping the web UI");
+    });
+}
