@@ -82,13 +82,14 @@ fn serve() -> (Proc, String) {
     (proc, url)
 }
 
-/// Writes a participant's config: a tone as microphone, the output given, the default
-/// layout, and `plugins` (TOML `[[plugin]]` tables) after it.
+/// Writes a participant's config: an audio-only call (the recordings checked here are
+/// audio), a tone as microphone, the output given, the default layout, and `plugins` (TOML
+/// `[[plugin]]` tables) after it.
 fn write_config(dir: &Path, name: &str, tone: u32, output: &str, plugins: &str) -> PathBuf {
     let path = dir.join(format!("{name}.toml"));
     let layout = plugin("layout_default");
     let text = format!(
-        "[media]\naudio_input = \"tone:{tone}\"\naudio_output = \"{output}\"\n\n\
+        "[call]\naudio_only_call = true\n\n[media]\naudio_input = \"tone:{tone}\"\naudio_output = \"{output}\"\n\n\
          [[plugin]]\npath = \"{}\"\n\n{plugins}",
         layout.display()
     );
