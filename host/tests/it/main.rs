@@ -13,4 +13,5 @@ mod web;
 
 mod snapshot;
 
+mod isolation;
 mod video;
