@@ -470,3 +470,64 @@ fn a_live_call_survives_an_isolated_plugin_segfaulting_mid_call() {
     let at = |t: u64| sizes.iter().rev().find(|(e, _)| *e <= Duration::from_millis(t)).map_or(0, |(_, s)| *s);
     assert!(at(5000) > at(3000) + 16_000, "the WAV keeps getting audio after the crash: {sizes:?}");
 }
+
+#[test]
+fn sighup_swaps_the_layout_of_a_live_call_without_dropping_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plugin_dir = library_path("layout-default").parent().expect("folder").display().to_string();
+    let wav = dir.path().join("alice-hears.wav");
+    let config = |layout: &str| {
+        format!(
+            "[media]\naudio_input = \"tone:440\"\naudio_output = \"wav:{}\"\nvideo_input = \"pattern:front\"\n\
+             [ui]\nlayout = \"{layout}\"\n[host]\nplugin_dirs = [{plugin_dir:?}]\n[[plugin]]\nname = \"{layout}\"\n",
+            wav.display()
+        )
+    };
+    let alice_config = dir.path().join("alice.toml");
+    std::fs::write(&alice_config, config("layout-default")).expect("config");
+    let bob_config = dir.path().join("bob.toml");
+    std::fs::write(
+        &bob_config,
+        format!(
+            "[media]\naudio_input = \"tone:660\"\naudio_output = \"null\"\nvideo_input = \"pattern:back\"\n\
+             [host]\nplugin_dirs = [{plugin_dir:?}]\n[[plugin]]\nname = \"layout-default\"\n"
+        ),
+    )
+    .expect("config");
+
+    let server = Server::start();
+    let alice_events = dir.path().join("alice.jsonl");
+    let bob_events = dir.path().join("bob.jsonl");
+    let mut bob = join(&server, "bob", &bob_config, &bob_events, None, 6.0);
+    let mut alice = join(&server, "alice", &alice_config, &alice_events, None, 5.0);
+    // The events file is written as it goes but may be buffered; the WAV is the sign of
+    // life: wait until audio arrives (the call is up and SIGHUP is handled by then).
+    let started = Instant::now();
+    while std::fs::metadata(&wav).map(|m| m.len()).unwrap_or(0) < 32_000 {
+        assert!(started.elapsed() < Duration::from_secs(4), "the call is up and audio arrives");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let size_at_swap = std::fs::metadata(&wav).map(|m| m.len()).unwrap_or(0);
+
+    std::fs::write(&alice_config, config("layout-stage")).expect("new config");
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(alice.id()).expect("pid"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).expect("sighup");
+
+    assert!(alice.wait().expect("alice exits").success(), "alice's join ends cleanly, not killed by SIGHUP");
+    assert!(bob.wait().expect("bob exits").success());
+    let events = event_lines(&alice_events);
+    assert!(
+        events.iter().any(|e| e["event"] == "plugin_status_changed"
+            && e["plugin"] == "layout-stage"
+            && e["status"] == "running"
+            && e["detail"].as_str().unwrap_or("").contains("replaced `layout-default`")),
+        "the layout is swapped: {events:#?}"
+    );
+    assert!(!events.iter().any(|e| e["event"] == "error"), "no error: {events:#?}");
+    assert!(!events.iter().any(|e| e["event"] == "user_left"), "bob never left: {events:#?}");
+    let size_at_end = std::fs::metadata(&wav).map(|m| m.len()).unwrap_or(0);
+    assert!(
+        size_at_end > size_at_swap + 16_000,
+        "audio keeps flowing after the swap: {size_at_swap} -> {size_at_end}"
+    );
+}
