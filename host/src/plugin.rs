@@ -114,6 +114,16 @@ pub enum PluginError {
         /// The deadline.
         deadline_ms: u64,
     },
+    /// An isolated plugin crashed and its crash policy disables it.
+    #[error("{cause}; plugin `{plugin}` is disabled ({why})")]
+    Disabled {
+        /// The plugin's id.
+        plugin: String,
+        /// The crash that disabled it.
+        cause: Box<PluginError>,
+        /// Which part of the policy: `on_crash = "disable"`, or the restarts ran out.
+        why: String,
+    },
     /// The process for an isolated plugin could not be started.
     #[error("plugin `{plugin}`: starting its plugin host process {exe}: {message}")]
     Spawn {

@@ -256,15 +256,17 @@ impl PluginActor {
         let mut error = error.clone();
         loop {
             if policy.on_crash == OnCrash::Disable {
-                return Some(PluginError::Failed {
+                return Some(PluginError::Disabled {
                     plugin: self.id.clone(),
-                    message: format!("{error}; disabled (on_crash = \"disable\")"),
+                    cause: Box::new(error),
+                    why: "on_crash = \"disable\"".to_owned(),
                 });
             }
             if self.restarts >= policy.max_restarts {
-                return Some(PluginError::Failed {
+                return Some(PluginError::Disabled {
                     plugin: self.id.clone(),
-                    message: format!("{error}; disabled after {} restarts (max_restarts)", self.restarts),
+                    cause: Box::new(error),
+                    why: format!("after {} restarts, max_restarts = {}", self.restarts, policy.max_restarts),
                 });
             }
             self.restarts += 1;

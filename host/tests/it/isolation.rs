@@ -180,7 +180,7 @@ async fn a_plugin_that_keeps_crashing_is_disabled_after_max_restarts() {
     let errors = errors_about(&seen, "fixture-segfault");
     assert_eq!(errors.len(), 2, "{errors:?}");
     assert!(errors[0].contains("restarting it (1 of 1)"), "{}", errors[0]);
-    assert!(errors[1].contains("disabled after 1 restarts"), "{}", errors[1]);
+    assert!(errors[1].contains("is disabled (after 1 restarts, max_restarts = 1)"), "{}", errors[1]);
     assert_eq!(state(&bus, "fixture-segfault"), "failed");
     assert!(lines(&log).is_empty(), "a disabled plugin gets nothing: {:?}", lines(&log));
     bus.shutdown().await;
