@@ -286,7 +286,7 @@ pub enum OnCrash {
 }
 
 /// One `[[plugin]]` table.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PluginEntry {
     /// Found by name in the plugin folders (`recording` finds `librecording.so`).
@@ -301,8 +301,40 @@ pub struct PluginEntry {
     pub on_crash: OnCrash,
     /// How many restarts before the plugin is disabled.
     pub max_restarts: u32,
+    /// How long one message to an isolated plugin may take before it counts as hung and its
+    /// process is killed, in milliseconds.
+    pub deadline_ms: u64,
+    /// The address-space limit (`RLIMIT_AS`) of an isolated plugin's process, in MiB;
+    /// absent means no limit beyond the host's own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_limit_mb: Option<u64>,
     /// Handed to the plugin on create, as JSON.
     pub settings: toml::Table,
+}
+
+impl PluginEntry {
+    /// The default of `max_restarts`.
+    pub const DEFAULT_MAX_RESTARTS: u32 = 3;
+    /// The default of `deadline_ms`.
+    pub const DEFAULT_DEADLINE_MS: u64 = 2000;
+    /// The keys that only mean something with `isolation = "process"`.
+    pub const PROCESS_KEYS: [&'static str; 4] =
+        ["on_crash", "max_restarts", "deadline_ms", "memory_limit_mb"];
+}
+
+impl Default for PluginEntry {
+    fn default() -> Self {
+        Self {
+            name: None,
+            path: None,
+            isolation: Isolation::default(),
+            on_crash: OnCrash::default(),
+            max_restarts: Self::DEFAULT_MAX_RESTARTS,
+            deadline_ms: Self::DEFAULT_DEADLINE_MS,
+            memory_limit_mb: None,
+            settings: toml::Table::new(),
+        }
+    }
 }
 
 /// Where in a config file something is.
@@ -483,6 +515,30 @@ impl Config {
                     return Err(err(here, "a [[plugin]] takes `name` or `path`, not both".to_owned()));
                 }
                 _ => {}
+            }
+            // The crash policy of an in-process plugin cannot be honoured (its crash is the
+            // host's), so saying one is a mistake worth stopping for, not a silent no-op.
+            if plugin.isolation != Isolation::Process {
+                for key in PluginEntry::PROCESS_KEYS {
+                    let mut path = here.clone();
+                    path.push(Segment::Key(key.into()));
+                    if locate(text, &path).is_some() {
+                        return Err(err(
+                            path,
+                            format!("`{key}` applies only to a plugin with isolation = \"process\""),
+                        ));
+                    }
+                }
+            }
+            if plugin.deadline_ms == 0 {
+                let mut path = here.clone();
+                path.push(Segment::Key("deadline_ms".into()));
+                return Err(err(path, "`deadline_ms` must be at least 1".to_owned()));
+            }
+            if plugin.memory_limit_mb == Some(0) {
+                let mut path = here.clone();
+                path.push(Segment::Key("memory_limit_mb".into()));
+                return Err(err(path, "`memory_limit_mb` must be at least 1".to_owned()));
             }
         }
         if self.call.idle_timeout_period == 0 {

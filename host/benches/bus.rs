@@ -118,7 +118,7 @@ fn load_specs() -> Vec<PluginSpec> {
                 eprintln!("{e}");
                 std::process::exit(2);
             });
-            PluginSpec { library, settings: settings() }
+            PluginSpec::new(library, settings())
         })
         .collect()
 }

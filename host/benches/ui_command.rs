@@ -60,7 +60,7 @@ fn main() {
             .find("layout-default")
             .expect("the layout-default plugin is built by `cargo build --workspace` in the bench's profile");
         let library = loader::load(&path).expect("loading layout-default");
-        let spec = PluginSpec { library, settings: serde_json::json!({}) };
+        let spec = PluginSpec::new(library, serde_json::json!({}));
         let config = Config::default();
         let bus = Bus::start(vec![spec], BusOptions::from_config(&config)).expect("starting the bus");
         let (arrived_tx, mut arrived) = mpsc::unbounded_channel();

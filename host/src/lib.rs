@@ -4,6 +4,7 @@ pub mod bus;
 pub mod cli;
 pub mod config_file;
 pub mod conformance;
+pub mod isolation;
 pub mod listeners;
 pub mod loader;
 pub mod media;

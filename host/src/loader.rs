@@ -20,8 +20,9 @@ use switchboard_core::abi::{
     ABI_VERSION, CreateFn, DescribeFn, DestroyFn, ENTRY_SYMBOL, ENTRY_SYMBOL_C, FreeBufferFn, HandleFn,
     MediaFn, SbBuffer, SbPluginEntry, status,
 };
-use switchboard_core::config::Isolation;
 use switchboard_core::wire::PluginDescriptor;
+
+use crate::isolation::IsolationPolicy;
 
 /// Why a plugin could not be found or loaded. Every variant says which plugin or file.
 #[derive(Debug, thiserror::Error)]
@@ -113,14 +114,6 @@ pub enum LoadError {
         name: String,
         /// The id the plugin declares.
         id: String,
-    },
-    /// The config asks for an isolation mode this build does not have.
-    #[error(
-        "plugin `{plugin}`: isolation = \"process\" is not supported by this build yet; use \"in-process\""
-    )]
-    IsolationUnsupported {
-        /// The plugin.
-        plugin: String,
     },
     /// The plugin's settings could not be converted to JSON.
     #[error("plugin `{plugin}`: settings cannot be handed over as JSON: {source}")]
@@ -388,13 +381,27 @@ fn check_descriptor(d: &PluginDescriptor, has_media: bool) -> Result<(), String>
     Ok(())
 }
 
-/// A plugin to start: its library and its `[plugin.settings]` as JSON.
+/// A plugin to start: its library, its `[plugin.settings]` as JSON, and how it runs.
 #[derive(Debug, Clone)]
 pub struct PluginSpec {
     /// The loaded library.
     pub library: Arc<PluginLibrary>,
     /// The settings handed to `create`, a JSON object.
     pub settings: serde_json::Value,
+    /// In process or out of process, and the crash policy.
+    pub isolation: IsolationPolicy,
+}
+
+impl PluginSpec {
+    /// An in-process plugin with `settings`.
+    pub fn new(library: Arc<PluginLibrary>, settings: serde_json::Value) -> Self {
+        Self { library, settings, isolation: IsolationPolicy::default() }
+    }
+
+    /// The same plugin with another isolation policy.
+    pub fn with_isolation(self, isolation: IsolationPolicy) -> Self {
+        Self { isolation, ..self }
+    }
 }
 
 /// Loads every `[[plugin]]` of a config, in order. The first failure stops: nothing starts
@@ -407,9 +414,6 @@ pub fn load_configured(config: &Config, search: &PluginSearch) -> Result<Vec<Plu
             .clone()
             .or_else(|| entry.path.as_ref().map(|p| p.display().to_string()))
             .unwrap_or_default();
-        if entry.isolation == Isolation::Process {
-            return Err(LoadError::IsolationUnsupported { plugin: label });
-        }
         let library = match (&entry.name, &entry.path) {
             (Some(name), _) => {
                 let library = load(&search.find(name)?)?;
@@ -428,7 +432,7 @@ pub fn load_configured(config: &Config, search: &PluginSearch) -> Result<Vec<Plu
         };
         let settings = serde_json::to_value(&entry.settings)
             .map_err(|source| LoadError::Settings { plugin: label, source })?;
-        specs.push(PluginSpec { library, settings });
+        specs.push(PluginSpec { library, settings, isolation: IsolationPolicy::from_entry(entry) });
     }
     Ok(specs)
 }

@@ -29,6 +29,9 @@ enum Command {
     Plugins(cli::plugins::Args),
     /// Start a new plugin crate from the template.
     NewPlugin(cli::new_plugin::Args),
+    /// The child process of a plugin with `isolation = "process"` (internal).
+    #[command(hide = true)]
+    PluginHost(cli::plugin_host::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -43,6 +46,7 @@ fn main() -> std::process::ExitCode {
         Command::Config(args) => cli::config::run(args),
         Command::Plugins(args) => cli::plugins::run(args),
         Command::NewPlugin(args) => cli::new_plugin::run(args),
+        Command::PluginHost(args) => cli::plugin_host::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

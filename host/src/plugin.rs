@@ -91,6 +91,49 @@ pub enum PluginError {
         /// The plugin's id.
         plugin: String,
     },
+    /// The process of an isolated plugin died (a segfault, an abort, running out of its
+    /// memory limit) or broke the pipe.
+    #[error("plugin `{plugin}` crashed during the {call} call: {detail}")]
+    Crashed {
+        /// The plugin's id.
+        plugin: String,
+        /// Which call.
+        call: &'static str,
+        /// How it ended: the signal or exit status.
+        detail: String,
+    },
+    /// An isolated plugin did not answer within its deadline; its process was killed.
+    #[error(
+        "plugin `{plugin}` timed out: the {call} call took over {deadline_ms} ms, so its process was killed"
+    )]
+    TimedOut {
+        /// The plugin's id.
+        plugin: String,
+        /// Which call.
+        call: &'static str,
+        /// The deadline.
+        deadline_ms: u64,
+    },
+    /// An isolated plugin crashed and its crash policy disables it.
+    #[error("{cause}; plugin `{plugin}` is disabled ({why})")]
+    Disabled {
+        /// The plugin's id.
+        plugin: String,
+        /// The crash that disabled it.
+        cause: Box<PluginError>,
+        /// Which part of the policy: `on_crash = "disable"`, or the restarts ran out.
+        why: String,
+    },
+    /// The process for an isolated plugin could not be started.
+    #[error("plugin `{plugin}`: starting its plugin host process {exe}: {message}")]
+    Spawn {
+        /// The plugin's id.
+        plugin: String,
+        /// The executable.
+        exe: String,
+        /// Why.
+        message: String,
+    },
 }
 
 impl PluginError {
@@ -98,6 +141,23 @@ impl PluginError {
     /// is gone or answers garbage), so the host should stop calling it.
     pub fn is_fatal(&self) -> bool {
         !matches!(self, Self::CreateFailed { .. } | Self::NoMedia { .. })
+    }
+
+    /// The ABI status and message this error stands for: how the plugin host child passes
+    /// a plugin's error to the host unchanged.
+    pub fn status_and_message(&self) -> (i32, String) {
+        match self {
+            Self::PluginPanicked { message, .. } => (status::PANIC, message.clone()),
+            Self::Failed { message, .. } => (status::FAILED, message.clone()),
+            Self::CreateFailed { message, .. } => (status::ERROR, message.clone()),
+            Self::AbiMismatch { message, .. } => (status::ABI_MISMATCH, message.clone()),
+            Self::InvalidArgument { message, .. } => (status::INVALID_ARGUMENT, message.clone()),
+            Self::UnknownInstance { instance, .. } => {
+                (status::UNKNOWN_INSTANCE, format!("unknown instance {instance}"))
+            }
+            Self::Status { status, message, .. } => (*status, message.clone()),
+            other => (status::ERROR, other.to_string()),
+        }
     }
 }
 
@@ -296,7 +356,7 @@ impl Drop for PluginInstance {
     }
 }
 
-fn status_error(
+pub(crate) fn status_error(
     plugin: String,
     call: &'static str,
     code: i32,

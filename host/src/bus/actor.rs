@@ -17,8 +17,11 @@ use switchboard_core::wire::{HostMessage, PluginReply, WIRE_VERSION};
 use switchboard_core::{Command, Event, RtcUser};
 
 use super::mailbox::Mailbox;
-use super::{Bus, DeliveryProbe, MediaTapFrame, STATE_FAILED, STATE_STOPPED, Shared};
-use crate::plugin::{PluginError, PluginInstance};
+use super::{Bus, DeliveryProbe, MediaTapFrame, STATE_FAILED, STATE_RUNNING, STATE_STOPPED, Shared};
+use crate::isolation::{Instance, IsolationPolicy};
+use crate::loader::PluginSpec;
+use crate::plugin::PluginError;
+use switchboard_core::config::{Isolation, OnCrash};
 
 /// The most events handed to a plugin in one `handle` call; bounds the size of one
 /// message and how long a plugin holds its thread for one call.
@@ -61,6 +64,16 @@ pub(crate) enum PluginRequest {
     Tick,
     /// Destroy the instance (the plugin's `shutdown` runs); no more deliveries.
     Shutdown,
+    /// Hot swap: deliver `pending` (the events queued before the swap) to the old instance,
+    /// destroy it, and carry on with `instance`, created from `spec`.
+    Replace {
+        /// The new instance, already created.
+        instance: Box<Instance>,
+        /// How it was made, for restarts.
+        spec: Box<PluginSpec>,
+        /// Events published before the swap and not yet delivered.
+        pending: Vec<EventBytes>,
+    },
 }
 
 impl Message for PluginRequest {
@@ -70,7 +83,11 @@ impl Message for PluginRequest {
 /// See the module documentation.
 pub(crate) struct PluginActor {
     id: String,
-    instance: Option<PluginInstance>,
+    instance: Option<Instance>,
+    /// How the instance was made: an isolated plugin that crashes is made again from it.
+    spec: Option<PluginSpec>,
+    /// Restarts so far (see [`IsolationPolicy::max_restarts`]).
+    restarts: u32,
     events: Arc<Mailbox<EventBytes>>,
     state: Arc<AtomicU8>,
     shared: Weak<Shared>,
@@ -110,7 +127,8 @@ pub(crate) fn encode_events(events: &[EventBytes], out: &mut Vec<u8>) {
 
 impl PluginActor {
     pub(crate) fn new(
-        instance: PluginInstance,
+        instance: Instance,
+        spec: Option<PluginSpec>,
         events: Arc<Mailbox<EventBytes>>,
         state: Arc<AtomicU8>,
         shared: Weak<Shared>,
@@ -119,6 +137,8 @@ impl PluginActor {
         Self {
             id: instance.id().to_owned(),
             instance: Some(instance),
+            spec,
+            restarts: 0,
             events,
             state,
             shared,
@@ -134,6 +154,8 @@ impl PluginActor {
         Self {
             id,
             instance: None,
+            spec: None,
+            restarts: 0,
             events: Arc::new(Mailbox::new()),
             state: Arc::new(AtomicU8::new(STATE_FAILED)),
             shared,
@@ -156,7 +178,17 @@ impl PluginActor {
     fn drain(&mut self) {
         let mut batch = std::mem::take(&mut self.batch);
         self.events.drain_into(&mut batch);
-        for chunk in batch.chunks(MAX_BATCH) {
+        self.deliver(&batch);
+        batch.clear();
+        self.batch = batch;
+    }
+
+    /// Delivers `batch` to the current instance, in chunks of at most [`MAX_BATCH`].
+    /// An isolated plugin gets one event per message instead: if it crashes, only the
+    /// event that made it crash is lost, and the restarted instance gets the rest.
+    fn deliver(&mut self, batch: &[EventBytes]) {
+        let isolated = self.instance.as_ref().is_some_and(Instance::is_isolated);
+        for chunk in batch.chunks(if isolated { 1 } else { MAX_BATCH }) {
             if self.instance.is_none() {
                 break;
             }
@@ -175,8 +207,6 @@ impl PluginActor {
                 None => {}
             }
         }
-        batch.clear();
-        self.batch = batch;
     }
 
     /// Routes the commands a plugin returned, without blocking this thread on the answers.
@@ -192,6 +222,8 @@ impl PluginActor {
     /// Marks the plugin failed: no more deliveries, the instance is destroyed, and the bus
     /// reports it with an `error` event and `plugin_status_changed`.
     fn fail(&mut self, error: &PluginError) {
+        let Some(error) = self.restart(error) else { return };
+        let error = &error;
         tracing::error!(plugin = %self.id, "plugin failed: {error}");
         self.state.store(STATE_FAILED, Ordering::SeqCst);
         self.events.close();
@@ -208,6 +240,99 @@ impl PluginActor {
                 plugin: self.id.clone(),
                 status: "failed".to_owned(),
                 detail: message,
+            });
+        }
+    }
+
+    /// For an isolated plugin whose policy is `on_crash = "restart"`: reports the crash with
+    /// an `error` event and starts a new instance (after a backoff), while its events queue
+    /// up. Returns `None` when the plugin runs again, or the error that disables it (the
+    /// crash itself, or why the restarts ran out).
+    fn restart(&mut self, error: &PluginError) -> Option<PluginError> {
+        let Some(spec) = self.spec.clone() else { return Some(error.clone()) };
+        let policy: &IsolationPolicy = &spec.isolation;
+        if policy.mode != Isolation::Process {
+            return Some(error.clone());
+        }
+        // The dead instance (its process is gone or killed) is dropped first.
+        self.instance = None;
+        let mut error = error.clone();
+        loop {
+            if policy.on_crash == OnCrash::Disable {
+                return Some(PluginError::Disabled {
+                    plugin: self.id.clone(),
+                    cause: Box::new(error),
+                    why: "on_crash = \"disable\"".to_owned(),
+                });
+            }
+            if self.restarts >= policy.max_restarts {
+                return Some(PluginError::Disabled {
+                    plugin: self.id.clone(),
+                    cause: Box::new(error),
+                    why: format!("after {} restarts, max_restarts = {}", self.restarts, policy.max_restarts),
+                });
+            }
+            self.restarts += 1;
+            let attempt = self.restarts;
+            let message = format!("{error}; restarting it ({attempt} of {})", policy.max_restarts);
+            tracing::error!(plugin = %self.id, "{message}");
+            if let Some(bus) = self.bus() {
+                bus.publish(Event::Error {
+                    code: ErrorCode::PluginFailed,
+                    message: message.clone(),
+                    details: self.id.clone(),
+                });
+                bus.publish(Event::PluginStatusChanged {
+                    plugin: self.id.clone(),
+                    status: "restarting".to_owned(),
+                    detail: message,
+                });
+            }
+            // Blocking is fine here: this is the plugin's own thread, and only its own
+            // events wait (they stay queued in its mailbox for the new instance).
+            std::thread::sleep(IsolationPolicy::backoff(attempt));
+            match Instance::create(spec.library.clone(), &spec.settings, policy) {
+                Ok(instance) => {
+                    self.instance = Some(instance);
+                    if let Some(bus) = self.bus() {
+                        bus.publish(Event::PluginStatusChanged {
+                            plugin: self.id.clone(),
+                            status: "running".to_owned(),
+                            detail: format!("restarted ({attempt} of {})", policy.max_restarts),
+                        });
+                    }
+                    return None;
+                }
+                Err(e) => error = e,
+            }
+        }
+    }
+
+    /// Hot swap: the events queued before the swap go to the old instance, then the new
+    /// one takes over; the old one is destroyed (its `shutdown` runs).
+    fn replace(&mut self, instance: Instance, spec: PluginSpec, pending: Vec<EventBytes>) {
+        self.deliver(&pending);
+        let old_id = std::mem::replace(&mut self.id, instance.id().to_owned());
+        if let Some(old) = self.instance.replace(instance)
+            && let Err(e) = old.destroy()
+        {
+            tracing::warn!(plugin = %old_id, "destroying the replaced plugin: {e}");
+        }
+        self.spec = Some(spec);
+        self.restarts = 0;
+        self.state.store(STATE_RUNNING, Ordering::SeqCst);
+        if let Some(bus) = self.bus() {
+            if old_id != self.id {
+                bus.publish(Event::PluginStatusChanged {
+                    plugin: old_id.clone(),
+                    status: "stopped".to_owned(),
+                    detail: format!("replaced by `{}`", self.id),
+                });
+            }
+            bus.publish(Event::PluginStatusChanged {
+                plugin: self.id.clone(),
+                status: "running".to_owned(),
+                detail: format!("replaced `{old_id}` while running"),
             });
         }
     }
@@ -235,6 +360,13 @@ impl Handler<PluginRequest> for PluginActor {
     type Result = Result<PluginReply, CallsException>;
 
     fn handle(&mut self, request: PluginRequest, _ctx: &mut SyncContext<Self>) -> Self::Result {
+        if let PluginRequest::Replace { instance, spec, pending } = request {
+            // Not `drain` first: what is queued now was published after the swap and is
+            // for the new instance; `pending` holds what came before.
+            self.replace(*instance, *spec, pending);
+            self.drain();
+            return Ok(PluginReply::default());
+        }
         // Events published before this request reach the plugin before it.
         self.drain();
         match request {
@@ -282,6 +414,7 @@ impl Handler<PluginRequest> for PluginActor {
                 }
                 Ok(PluginReply::default())
             }
+            PluginRequest::Replace { .. } => Ok(PluginReply::default()),
         }
     }
 }

@@ -53,6 +53,12 @@ impl<T> Mailbox<T> {
         std::mem::swap(&mut inner.items, into);
     }
 
+    /// Accepts items again after [`Mailbox::close`] (a failed plugin replaced by a new
+    /// instance).
+    pub(crate) fn reopen(&self) {
+        self.lock().closed = false;
+    }
+
     /// Drops what is queued and refuses further items.
     pub(crate) fn close(&self) {
         let mut inner = self.lock();

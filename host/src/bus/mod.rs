@@ -38,6 +38,7 @@
 
 mod actor;
 pub(crate) mod mailbox;
+mod swap;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
@@ -52,11 +53,13 @@ use switchboard_core::{Capability, Command, Config, Event, EventKind, RtcUser};
 
 use self::actor::{EventBytes, PluginActor, PluginRequest};
 use self::mailbox::Mailbox;
+pub use self::swap::SwapError;
+use crate::isolation::Instance;
 use crate::listeners::{
     CallsEventListener, ListenerActor, ListenerError, ListenerHub, ListenerItem, ListenerRequest,
 };
 use crate::loader::{self, LoadError, PluginSearch, PluginSpec};
-use crate::plugin::{PluginError, PluginInstance};
+use crate::plugin::PluginError;
 
 const STATE_RUNNING: u8 = 0;
 const STATE_FAILED: u8 = 1;
@@ -183,15 +186,20 @@ pub struct PluginStatus {
 }
 
 struct PluginSlot {
-    descriptor: PluginDescriptor,
+    /// Behind a lock only because a hot swap ([`Bus::replace_plugin`]) changes it.
+    descriptor: RwLock<PluginDescriptor>,
     addr: Addr<PluginActor>,
     events: Arc<Mailbox<EventBytes>>,
     state: Arc<AtomicU8>,
 }
 
 impl PluginSlot {
-    fn id(&self) -> &str {
-        &self.descriptor.id
+    fn id(&self) -> String {
+        self.descriptor().id
+    }
+
+    fn descriptor(&self) -> PluginDescriptor {
+        self.descriptor.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     fn running(&self) -> bool {
@@ -231,7 +239,7 @@ pub struct Bus {
 
 impl std::fmt::Debug for Bus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let ids: Vec<&str> = self.shared.plugins.iter().map(PluginSlot::id).collect();
+        let ids: Vec<String> = self.shared.plugins.iter().map(PluginSlot::id).collect();
         f.debug_struct("Bus").field("plugins", &ids).field("layout", &self.shared.layout_name).finish()
     }
 }
@@ -263,7 +271,7 @@ impl Bus {
         // with nothing half-running.
         let mut instances = Vec::with_capacity(specs.len());
         for spec in &specs {
-            let instance = PluginInstance::create(spec.library.clone(), &spec.settings)
+            let instance = Instance::create(spec.library.clone(), &spec.settings, &spec.isolation)
                 .map_err(|source| BusError::Create { plugin: spec.library.id().to_owned(), source })?;
             instances.push(instance);
         }
@@ -282,7 +290,7 @@ impl Bus {
             }
             for capability in &d.capabilities {
                 if let Some(&first) = providers.get(capability) {
-                    let first: &PluginInstance = &instances[first];
+                    let first: &Instance = &instances[first];
                     tracing::warn!(
                         "plugins `{}` and `{}` both provide `{capability}`; `{}` (loaded first) gets its commands",
                         first.id(),
@@ -311,8 +319,9 @@ impl Bus {
         let shared = Arc::new_cyclic(|weak| {
             let plugins = instances
                 .into_iter()
+                .zip(specs)
                 .enumerate()
-                .map(|(index, instance)| {
+                .map(|(index, (instance, spec))| {
                     let descriptor = instance.library().descriptor().clone();
                     let events = Arc::new(Mailbox::new());
                     let state = Arc::new(AtomicU8::new(STATE_RUNNING));
@@ -320,6 +329,7 @@ impl Bus {
                     let probe = options.on_delivered.clone().map(|probe| (index, probe));
                     let actor = Mutex::new(Some(PluginActor::new(
                         instance,
+                        Some(spec),
                         events.clone(),
                         state.clone(),
                         weak.clone(),
@@ -335,7 +345,7 @@ impl Bus {
                             .take()
                             .unwrap_or_else(|| PluginActor::dead(id.clone(), weak.clone()))
                     });
-                    PluginSlot { descriptor, addr, events, state }
+                    PluginSlot { descriptor: RwLock::new(descriptor), addr, events, state }
                 })
                 .collect();
             Shared {
@@ -363,7 +373,7 @@ impl Bus {
         for slot in &bus.shared.plugins {
             tracing::info!(plugin = %slot.id(), "plugin running");
             bus.publish(Event::PluginStatusChanged {
-                plugin: slot.id().to_owned(),
+                plugin: slot.id(),
                 status: "running".to_owned(),
                 detail: String::new(),
             });
@@ -376,7 +386,7 @@ impl Bus {
     /// request is sent without waiting; while one is still queued the next is skipped.
     fn start_ticks(&self, index: usize) {
         let slot = &self.shared.plugins[index];
-        let period_ms = slot.descriptor.tick_ms;
+        let period_ms = slot.descriptor().tick_ms;
         if period_ms == 0 {
             return;
         }
@@ -508,7 +518,7 @@ impl Bus {
             .plugins
             .iter()
             .map(|slot| PluginStatus {
-                descriptor: slot.descriptor.clone(),
+                descriptor: slot.descriptor(),
                 state: match slot.state.load(Ordering::SeqCst) {
                     STATE_RUNNING => "running",
                     STATE_FAILED => "failed",
@@ -526,7 +536,7 @@ impl Bus {
             *self.shared.providers.get(&capability)?
         };
         let slot = &self.shared.plugins[index];
-        slot.running().then(|| slot.id().to_owned())
+        slot.running().then(|| slot.id())
     }
 
     /// Carries out a command for the local user: see [`Bus::command_from`].
@@ -561,7 +571,7 @@ impl Bus {
             return Err(exception);
         };
         let reply = self.call(index, PluginRequest::Command { command, from }).await?;
-        let id = self.shared.plugins[index].id().to_owned();
+        let id = self.shared.plugins[index].id();
         self.route_from_plugin(id, reply.commands);
         match reply.error {
             None => Ok(()),
@@ -595,7 +605,7 @@ impl Bus {
                 ErrorCode::PluginFailed,
                 format!("plugin `{}` has failed", slot.id()),
             )
-            .with_details(slot.id().to_owned()));
+            .with_details(slot.id()));
         }
         match slot.addr.send(request).timeout(self.shared.call_timeout).await {
             Ok(answer) => answer,
@@ -603,7 +613,7 @@ impl Bus {
                 ErrorCode::PluginFailed,
                 format!("plugin `{}` did not answer: {e}", slot.id()),
             )
-            .with_details(slot.id().to_owned())),
+            .with_details(slot.id())),
         }
     }
 
@@ -667,7 +677,7 @@ impl Bus {
     pub async fn render(&self, request: ViewRequest) -> Result<View, CallsException> {
         let index = self.layout_index("rendering the call view")?;
         let reply = self.call(index, PluginRequest::Render { request: Box::new(request) }).await?;
-        let id = self.shared.plugins[index].id().to_owned();
+        let id = self.shared.plugins[index].id();
         self.route_from_plugin(id.clone(), reply.commands);
         reply.view.ok_or_else(|| {
             CallsException::new(ErrorCode::PluginFailed, format!("layout plugin `{id}` returned no view"))
@@ -679,7 +689,7 @@ impl Bus {
     pub async fn input(&self, input: UiInput) -> Result<(), CallsException> {
         let index = self.layout_index("UI input")?;
         let reply = self.call(index, PluginRequest::Input { input }).await?;
-        let id = self.shared.plugins[index].id().to_owned();
+        let id = self.shared.plugins[index].id();
         self.route_from_plugin(id, reply.commands);
         Ok(())
     }

@@ -99,7 +99,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 async fn join(args: Args) -> anyhow::Result<()> {
     // Everything that can be wrong with the input is checked before anything starts.
     let credentials = args.credentials()?;
-    let (config, _) = participant::load_config(args.config.as_deref())?;
+    let (config, config_path) = participant::load_config(args.config.as_deref())?;
     let script = match &args.script {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -117,6 +117,10 @@ async fn join(args: Args) -> anyhow::Result<()> {
     let lines = Arc::new(Mutex::new(EventLines::new(out)));
 
     let bus = participant::start_bus(&config)?;
+    if let Some(path) = config_path {
+        // SIGHUP re-reads the config: a new layout or a rebuilt plugin is swapped in live.
+        crate::isolation::reload::reload_on_sighup(bus.clone(), path, &config);
+    }
     let call_ended = Arc::new(tokio::sync::Notify::new());
     {
         let lines = Arc::clone(&lines);

@@ -33,7 +33,7 @@ pub fn library(name: &str) -> Arc<PluginLibrary> {
 
 /// A spec for the workspace plugin `name` with `settings`.
 pub fn spec(name: &str, settings: serde_json::Value) -> PluginSpec {
-    PluginSpec { library: library(name), settings }
+    PluginSpec::new(library(name), settings)
 }
 
 /// The JSON lines of a file written by a plugin (empty when the file does not exist yet).

@@ -15,5 +15,6 @@ mod web;
 mod snapshot;
 
 mod features;
+mod isolation;
 mod video;
 mod video_call;
