@@ -2,9 +2,9 @@
 //! video track decoded on its own thread, `pauseVideo`, `switchCamera`, and the switch of
 //! an audio-only call to video.
 //!
-//! The session task ([`super::runtime`]) owns a [`SessionVideo`] and calls it from a few
+//! The session task ([`super::runtime`]) owns a `SessionVideo` and calls it from a few
 //! hooks (a link is made, a remote track starts, a state change arrives, a command). The
-//! methods return a [`VideoOutcome`]: the events to publish, the state changes to tell the
+//! methods return a `VideoOutcome`: the events to publish, the state changes to tell the
 //! room, and whether the links must be renegotiated, which the session carries out, since
 //! it owns the room and the links.
 //!
