@@ -1,0 +1,206 @@
+//! Feature plugin benchmarks (a bench binary printing figures):
+//! 1. CPU cost of recording one participant's audio: the real `recording` plugin behind the
+//!    bus, fed real Opus packets through the media tap at the real rate (50 a second), for
+//!    `SWITCHBOARD_BENCH_SECONDS` (default 10) with recording on, then as long with it off;
+//!    the difference in process CPU time is the cost of recording.
+//! 2. From `set_audio_mode` to sound on the new device: the `audio-routing` plugin's part
+//!    (the bus command, which lists devices and answers `route_audio_output`) and the
+//!    sink's part (moving playback to the other PipeWire null sink until the tone is heard
+//!    on that sink's monitor), over several moves back and forth.
+//!
+//! Run: `cargo build --release -p recording -p audio-routing && eval "$(scripts/pipewire-up.sh)"
+//! && cargo bench -p switchboard-host --bench features`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use switchboard_core::abi::{codec, media_kind};
+use switchboard_core::config::{AudioInput, AudioOutput};
+use switchboard_core::{AudioModeKind, Command};
+use switchboard_host::bus::{Bus, BusOptions, MediaTapFrame};
+use switchboard_host::loader::{self, PluginSearch, PluginSpec};
+use switchboard_host::media::analysis::rms;
+use switchboard_host::media::{self, AudioFormat, Mixer, OpusEncoder};
+
+fn cpu_time() -> Duration {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage writes a rusage into the pointer it is given, which is valid.
+    let usage = unsafe {
+        libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr());
+        usage.assume_init()
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+fn spec(name: &str, settings: serde_json::Value) -> PluginSpec {
+    let path = PluginSearch::new(&[]).find(name).unwrap_or_else(|e| {
+        eprintln!("{e}\nbuild the plugins first: cargo build --release -p recording -p audio-routing");
+        std::process::exit(2);
+    });
+    PluginSpec { library: loader::load(&path).expect("loads the plugin"), settings }
+}
+
+/// Opus packets of a voice-like signal, as the session's encoder makes them.
+fn packets() -> Vec<Vec<u8>> {
+    let mut enc = OpusEncoder::new().expect("encoder");
+    (0..50)
+        .map(|f| {
+            let frame: Vec<i16> = (0..AudioFormat::FRAME_SAMPLES)
+                .map(|i| {
+                    let t = (f * AudioFormat::FRAME_SAMPLES + i) as f32 / AudioFormat::SAMPLE_RATE as f32;
+                    let v = 0.3 * (std::f32::consts::TAU * 180.0 * t).sin()
+                        + 0.15 * (std::f32::consts::TAU * 540.0 * t).sin();
+                    (v * f32::from(i16::MAX)) as i16
+                })
+                .collect();
+            enc.encode(&frame).expect("encode")
+        })
+        .collect()
+}
+
+/// Taps `seconds` of one participant's audio at the real rate; returns the CPU time used.
+async fn tap_for(bus: &Bus, packets: &[Vec<u8>], seconds: u64, epoch: Instant) -> Duration {
+    let start_cpu = cpu_time();
+    let start = Instant::now();
+    for i in 0..seconds * 50 {
+        let at = start + AudioFormat::FRAME_DURATION * i as u32;
+        if let Some(wait) = at.checked_duration_since(Instant::now()) {
+            actix::clock::sleep(wait).await;
+        }
+        bus.media(Arc::new(MediaTapFrame {
+            kind: media_kind::AUDIO,
+            codec: codec::OPUS,
+            keyframe: false,
+            timestamp_us: epoch.elapsed().as_micros() as u64,
+            participant: "alice".into(),
+            track: "audio".into(),
+            data: packets[i as usize % packets.len()].clone(),
+        }));
+    }
+    bus.flush_plugin("recording").await.expect("flush");
+    cpu_time() - start_cpu
+}
+
+async fn recording_cpu(seconds: u64) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bus = Bus::start(
+        vec![spec("recording", serde_json::json!({ "folder": dir.path() }))],
+        BusOptions::default(),
+    )
+    .expect("bus");
+    let packets = packets();
+    let mean = packets.iter().map(Vec::len).sum::<usize>() / packets.len();
+    let epoch = Instant::now();
+    bus.command(Command::StartRecording).await.expect("recording starts");
+    let on = tap_for(&bus, &packets, seconds, epoch).await;
+    bus.command(Command::StopRecording).await.expect("recording stops");
+    let off = tap_for(&bus, &packets, seconds, epoch).await;
+    let share = |cpu: Duration| cpu.as_secs_f64() / seconds as f64 * 100.0;
+    println!(
+        "recording one participant ({mean} B Opus packets, 50/s, {seconds} s): process CPU {:.3}% of a core \
+         with recording, {:.3}% without; recording costs {:.3}% of a core ({:.1} µs per frame)",
+        share(on),
+        share(off),
+        share(on.saturating_sub(off)),
+        on.saturating_sub(off).as_secs_f64() * 1e6 / (seconds * 50) as f64
+    );
+    bus.shutdown().await;
+}
+
+/// Reads one monitor until a frame carries the tone; returns when.
+fn heard_after(monitor: &mut media::AudioSource, since: Instant) -> Duration {
+    loop {
+        let frame = monitor.frames().blocking_recv().expect("monitor keeps producing");
+        if rms(&frame.samples) > 0.02 {
+            return since.elapsed();
+        }
+        assert!(since.elapsed() < Duration::from_secs(5), "no sound on the new device after 5 s");
+    }
+}
+
+async fn routing_latency(moves: usize) {
+    let bus = Bus::start(
+        vec![spec(
+            "audio-routing",
+            serde_json::json!({ "rule": [
+                { "pattern": "spk_a", "mode": "SPEAKER" },
+                { "pattern": "spk_b", "mode": "HEADPHONES" },
+            ]}),
+        )],
+        BusOptions::default(),
+    )
+    .expect("bus");
+    // The plugin's part: set_audio_mode through the bus to the plugin and its answer (it
+    // lists the devices afresh). Its route_audio_output then goes to the host, which has
+    // no session here: that part is timed below, on a real sink.
+    let mut plugin_ms = Vec::new();
+    for i in 0..moves {
+        let mode = if i % 2 == 0 { AudioModeKind::Headphones } else { AudioModeKind::Speaker };
+        let t = Instant::now();
+        bus.command(Command::SetAudioMode { mode }).await.expect("the plugin answers");
+        plugin_ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    bus.shutdown().await;
+
+    let mixer = Mixer::new();
+    let stop = Arc::new(AtomicBool::new(false));
+    let talker = {
+        let (mixer, stop) = (mixer.clone(), stop.clone());
+        let mut tone = media::start_source(&AudioInput::Tone(440.0)).expect("tone");
+        thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                match tone.frames().blocking_recv() {
+                    Some(frame) => mixer.push("bench", frame.samples),
+                    None => break,
+                }
+            }
+        })
+    };
+    let mut monitors = [
+        media::start_source(&AudioInput::Device("spk_a_monitor".into())).expect("monitor a"),
+        media::start_source(&AudioInput::Device("spk_b_monitor".into())).expect("monitor b"),
+    ];
+    let names = ["spk_a", "spk_b"];
+    let mut sink = media::start_sink(&AudioOutput::Device("spk_a".into()), mixer.clone()).expect("spk_a");
+    thread::sleep(Duration::from_millis(500));
+    let mut switch_ms = Vec::new();
+    let mut sound_ms = Vec::new();
+    for i in 0..moves {
+        let to = (i + 1) % 2;
+        // Let the old device's sound die away on the new one's monitor, then drop it all.
+        thread::sleep(Duration::from_millis(300));
+        while monitors[to].frames().try_recv().is_ok() {}
+        let t = Instant::now();
+        sink.set_output(&AudioOutput::Device(names[to].into())).expect("moves");
+        switch_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        sound_ms.push(heard_after(&mut monitors[to], t).as_secs_f64() * 1e3);
+    }
+    stop.store(true, Ordering::Relaxed);
+    sink.stop().expect("stop");
+    let _ = talker.join();
+    let stats = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        format!("median {:.1} ms, max {:.1} ms", v[v.len() / 2], v[v.len() - 1])
+    };
+    println!("set_audio_mode, plugin part (bus + device listing): {}", stats(&mut plugin_ms));
+    println!("set_audio_mode, sink move (open new, close old): {}", stats(&mut switch_ms));
+    println!("set_audio_mode, sink move to tone heard on the new sink's monitor: {}", stats(&mut sound_ms));
+}
+
+fn main() {
+    let seconds: u64 =
+        std::env::var("SWITCHBOARD_BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
+    actix::System::new().block_on(async move {
+        recording_cpu(seconds).await;
+        if std::env::var_os("XDG_RUNTIME_DIR").is_some() {
+            routing_latency(10).await;
+        } else {
+            println!(
+                "set_audio_mode latency skipped: PipeWire is not up (eval \"$(scripts/pipewire-up.sh)\")"
+            );
+        }
+    });
+}
