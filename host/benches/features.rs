@@ -40,7 +40,7 @@ fn spec(name: &str, settings: serde_json::Value) -> PluginSpec {
         eprintln!("{e}\nbuild the plugins first: cargo build --release -p recording -p audio-routing");
         std::process::exit(2);
     });
-    PluginSpec { library: loader::load(&path).expect("loads the plugin"), settings }
+    PluginSpec::new(loader::load(&path).expect("loads the plugin"), settings)
 }
 
 /// Opus packets of a voice-like signal, as the session's encoder makes them.
