@@ -511,6 +511,7 @@ fn killing_the_server_mid_call_is_signaling_lost_and_a_clean_exit() {
         assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "{error}");
         assert!(who.proc.wait().success(), "{} exits cleanly", who.uid);
         let events = who.events();
+        assert_eq!(count(&events, "error"), 1, "one error for one failure: {events:?}");
         assert_eq!(events.last(), Some(&json!({"event": "session_ended", "reason": "error"})));
         assert!(who.stats().get("remote").is_some(), "stats written at exit");
     }
