@@ -101,7 +101,14 @@ fn main() -> anyhow::Result<()> {
         let (alice, _) =
             start_session(&server.ws_url(), tokens.pop().expect("two tokens"), "alice", 440.0).await?;
 
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        // Wait until Alice hears Bob (the links connect in the background).
+        for _ in 0..100 {
+            if alice.first_remote_audio_after().is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        println!("alice heard bob {:?} after starting", alice.first_remote_audio_after());
         // Actions report success or a CallsException.
         alice.command(Command::MuteAudio { muted: true }).await?;
         tokio::time::sleep(Duration::from_millis(500)).await;
