@@ -13,11 +13,13 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use switchboard_core::script::Script;
-use switchboard_core::{Command, Event};
+use switchboard_core::{CallsException, Command, ErrorCode, Event};
 
+use crate::bus::Bus;
 use crate::listeners::FnListener;
 use crate::session::output::EventLines;
 use crate::session::participant::{self, Credentials};
+use crate::signaling::ClientError;
 
 /// Arguments of `switchboard join`.
 #[derive(Debug, clap::Args)]
@@ -140,14 +142,14 @@ async fn join(args: Args) -> anyhow::Result<()> {
         .context("registering the event writer")?;
     }
 
-    let token = participant::call_token(&args.server, &credentials, &args.session).await?;
+    let token = match participant::call_token(&args.server, &credentials, &args.session).await {
+        Ok(token) => token,
+        Err(e) => return Err(could_not_join(&bus, e).await),
+    };
     let session =
         match participant::start_session(&args.server, token, &args.session, config, bus.clone()).await {
             Ok(session) => session,
-            Err(e) => {
-                bus.shutdown().await;
-                return Err(e);
-            }
+            Err(e) => return Err(could_not_join(&bus, e).await),
         };
 
     let script_runner = {
@@ -201,6 +203,33 @@ async fn join(args: Args) -> anyhow::Result<()> {
     }
     bus.shutdown().await;
     Ok(())
+}
+
+/// A join that failed still ends with an `error` event line carrying the seed's code (so a
+/// script reading only the events file sees why), then releases the bus.
+async fn could_not_join(bus: &Bus, err: anyhow::Error) -> anyhow::Error {
+    bus.publish(Event::error(&exception_of(&err)));
+    bus.flush().await;
+    bus.shutdown().await;
+    err
+}
+
+/// The seed exception behind a failed join: the refusal or failure the session or the
+/// signaling client reported, or a plain `ERROR` for anything else.
+fn exception_of(err: &anyhow::Error) -> CallsException {
+    let message = format!("{err:#}");
+    for cause in err.chain() {
+        if let Some(exception) = cause.downcast_ref::<CallsException>() {
+            return exception.clone();
+        }
+        if let Some(client) = cause.downcast_ref::<ClientError>() {
+            // A refusal carries the server's code; anything else means the server could
+            // not be reached or answered garbage.
+            let code = client.code().unwrap_or(ErrorCode::SignalingLost);
+            return CallsException::new(code, message);
+        }
+    }
+    CallsException::new(ErrorCode::Error, message)
 }
 
 /// Resolves on SIGINT or SIGTERM.

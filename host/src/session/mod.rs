@@ -6,6 +6,46 @@
 //! - [`tap`]: the media tap and the host side of the feature plugins' commands.
 //! - [`output`]: event lines and the stats file of headless participants.
 //! - [`video`]: the camera, encoding, decoding and the switch to video inside a session.
+//!
+//! # As a library
+//! The seed's flow maps onto these calls: an admin creates a user's auth token
+//! ([`SignalingClient::create_user`](crate::signaling::SignalingClient::create_user)),
+//! `generateToken` is [`SignalingClient::generate_token`](crate::signaling::SignalingClient::generate_token),
+//! `startSession(callToken, settings)` is [`Session::start`] with the settings in
+//! [`SessionOptions::config`], the actions are [`Session::command`] (and
+//! [`Session::end_session`]), and listeners are registered on the session's bus with
+//! [`Bus::add_listener`](crate::bus::Bus::add_listener) under a unique id. Sessions run
+//! inside an actix `System`. `examples/call.rs` is a complete two-party call.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use switchboard_core::{CallSettings, Command, Config, Event};
+//! use switchboard_host::bus::{Bus, BusOptions};
+//! use switchboard_host::listeners::FnListener;
+//! use switchboard_host::rtc::LinkOptions;
+//! use switchboard_host::session::{Session, SessionOptions};
+//! use switchboard_host::signaling::SignalingClient;
+//!
+//! # fn main() -> anyhow::Result<()> {
+//! actix::System::new().block_on(async {
+//!     let server = "ws://127.0.0.1:7700";
+//!     let client = SignalingClient::new(server)?;
+//!     let user = client.create_user("API-KEY", "alice", "Alice", "").await?;
+//!     let token = client.generate_token("session-1", &user.auth_token).await?.token;
+//!
+//!     let bus = Bus::start(Vec::new(), BusOptions::default())?;
+//!     bus.add_listener("app", Arc::new(FnListener(|event: &Event| println!("{event:?}"))))?;
+//!     let mut config = Config::default();
+//!     config.call = CallSettings::builder().audio_only_call(true).start_with_audio_muted(true).build();
+//!     let options =
+//!         SessionOptions { server: server.into(), token, session_id: None, config, link: LinkOptions::default() };
+//!     let session = Session::start(options, bus).await?;
+//!     session.command(Command::MuteAudio { muted: false }).await?;
+//!     session.end_session().await?;
+//!     Ok(())
+//! })
+//! # }
+//! ```
 
 pub mod output;
 pub mod participant;

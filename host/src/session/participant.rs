@@ -88,5 +88,6 @@ pub async fn start_session(
         config,
         link: LinkOptions::default(),
     };
-    Session::start(options, bus).await.map_err(|e| anyhow::anyhow!("joining session {session_id}: {e}"))
+    // The exception stays in the chain (not just its text), so callers can read its code.
+    Session::start(options, bus).await.with_context(|| format!("joining session {session_id}"))
 }

@@ -331,7 +331,7 @@ impl SessionTask {
                 },
                 message = self.room_events.recv() => match message {
                     Some(message) => self.on_server(message).await,
-                    None => self.signaling_lost().await,
+                    None => self.signaling_lost("the connection to the signaling server was lost".to_owned()).await,
                 },
                 Some((resource, event)) = self.link_events.recv() => self.on_link(resource, event).await,
                 Some(action) = self.actions.recv() => self.on_action(action).await,
@@ -573,6 +573,11 @@ impl SessionTask {
             }
             // `call_ended` follows from the `user_left` that comes with it (see semantics).
             ServerMessage::CallEnded { .. } => {}
+            // The client's last word before its channel closes: the loss itself, with its
+            // cause. One `error` for it, not a second generic one when the channel closes.
+            ServerMessage::Error { code: ErrorCode::SignalingLost, message } => {
+                self.signaling_lost(message).await
+            }
             ServerMessage::Error { code, message } => self.error(code, message, String::new()),
             _ => {}
         }
@@ -664,12 +669,8 @@ impl SessionTask {
         self.error(ErrorCode::DeviceMissing, message, String::new());
     }
 
-    async fn signaling_lost(&mut self) {
-        self.error(
-            ErrorCode::SignalingLost,
-            "the connection to the signaling server was lost".to_owned(),
-            String::new(),
-        );
+    async fn signaling_lost(&mut self, message: String) {
+        self.error(ErrorCode::SignalingLost, message, String::new());
         let events = self.semantics.fail();
         self.publish_all(events);
         self.shutdown().await;

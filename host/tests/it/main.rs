@@ -1,6 +1,7 @@
 //! The one integration test binary of switchboard-host: one module per area.
 
 mod bus;
+mod calls;
 mod cli_foundation;
 mod conformance;
 mod fixtures;

@@ -1,0 +1,367 @@
+//! Call-level benchmarks through whole sessions (signaling server, tokens, WebRTC mesh,
+//! Opus, mixer, sinks), as `switchboard join` runs them, in one process so one clock
+//! times both ends:
+//!
+//! 1. **Call setup**: from `Session::start` (the seed's `startSession`, call token in hand)
+//!    of the second participant to the first remote audio frame it decoded, against a bare
+//!    pair of the WebRTC library's own peer connections (in-memory signaling, as in
+//!    `rtc_setup`) in the same run, alternating. p50/p95/min/max.
+//! 2. **Mouth-to-ear** (needs PipeWire, `SWITCHBOARD_BENCH_CLICKS`, default 30, 0 skips):
+//!    Alice's microphone is a WAV click train (`wav:` source, one 5 ms 2 kHz burst every
+//!    500 ms, paced in real time from her `Session::start`); Bob plays the call into the
+//!    cpal device `spk_a`; this process captures `spk_a_monitor` and times each click onset.
+//!    Mouth = when the onset sample was due at Alice's source; ear = when it reached this
+//!    process from the monitor.
+//!
+//! `eval "$(scripts/pipewire-up.sh)" && cargo bench -p switchboard-host --bench call_setup [-- RUNS]`
+//! (default 30 setup runs).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use switchboard_core::Config;
+use switchboard_core::config::{AudioInput, AudioOutput};
+use switchboard_host::bus::{Bus, BusOptions};
+use switchboard_host::media::analysis::{ClickDetector, click_onsets};
+use switchboard_host::media::{self, AudioFormat};
+use switchboard_host::rtc::LinkOptions;
+use switchboard_host::session::{Session, SessionOptions};
+use switchboard_host::signaling::{self, Secret, ServerConfig, ServerHandle, SignalingClient};
+use tokio::sync::{Notify, mpsc};
+use webrtc::api::APIBuilder;
+use webrtc::api::interceptor_registry::register_default_interceptors;
+use webrtc::api::media_engine::{MIME_TYPE_OPUS, MediaEngine};
+use webrtc::ice_transport::ice_candidate::RTCIceCandidateInit;
+use webrtc::interceptor::registry::Registry;
+use webrtc::media::Sample;
+use webrtc::peer_connection::RTCPeerConnection;
+use webrtc::peer_connection::configuration::RTCConfiguration;
+use webrtc::peer_connection::peer_connection_state::RTCPeerConnectionState;
+use webrtc::rtp_transceiver::rtp_codec::RTCRtpCodecCapability;
+use webrtc::track::track_local::TrackLocal;
+use webrtc::track::track_local::track_local_static_sample::TrackLocalStaticSample;
+
+const API_KEY: &str = "bench-key";
+const LIMIT: Duration = Duration::from_secs(10);
+/// The click period of the mouth-to-ear source; far above any latency, so each onset at
+/// the ear matches the last click sent before it.
+const CLICK_PERIOD_SAMPLES: usize = AudioFormat::SAMPLE_RATE as usize / 2;
+
+struct Server {
+    handle: ServerHandle,
+    client: SignalingClient,
+}
+
+impl Server {
+    async fn start() -> Self {
+        let secret = Secret::generate().expect("a random secret");
+        let handle =
+            signaling::start("127.0.0.1:0".parse().expect("addr"), ServerConfig::new(API_KEY, secret))
+                .await
+                .expect("the signaling server starts");
+        let client = SignalingClient::new(&handle.ws_url()).expect("client");
+        Self { handle, client }
+    }
+
+    async fn token(&self, uid: &str, session: &str) -> String {
+        let user = self.client.create_user(API_KEY, uid, uid, "").await.expect("user");
+        self.client.generate_token(session, &user.auth_token).await.expect("token").token
+    }
+
+    /// Starts a session as `uid` with a bus of its own (no plugins), as `join` does.
+    async fn session(&self, token: String, session: &str, input: AudioInput, output: AudioOutput) -> Session {
+        let bus = Bus::start(Vec::new(), BusOptions::default()).expect("bus");
+        let mut config = Config::default();
+        config.call.audio_only_call = true;
+        config.media.audio_input = input;
+        config.media.audio_output = output;
+        let options = SessionOptions {
+            server: self.handle.ws_url(),
+            token,
+            session_id: Some(session.to_owned()),
+            config,
+            link: LinkOptions::default(),
+        };
+        Session::start(options, bus).await.expect("session starts")
+    }
+}
+
+async fn end(sessions: &[&Session]) {
+    for session in sessions {
+        let _ = session.end_session().await;
+    }
+    for session in sessions {
+        session.finished().await;
+    }
+}
+
+/// One setup run: Bob waits in the room; Alice's start is timed until she decoded Bob.
+async fn run_session(server: &Server, i: usize) -> (Duration, Duration) {
+    let sid = format!("setup-{i}");
+    let (bob_token, alice_token) = (server.token("bob", &sid).await, server.token("alice", &sid).await);
+    let bob = server.session(bob_token, &sid, AudioInput::Tone(660.0), AudioOutput::Null).await;
+    let start = Instant::now();
+    let alice = server.session(alice_token, &sid, AudioInput::Tone(440.0), AudioOutput::Null).await;
+    let joined = start.elapsed();
+    let first = tokio::time::timeout(LIMIT, async {
+        loop {
+            if let Some(after) = alice.first_remote_audio_after() {
+                return after;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await
+    .expect("alice decodes bob's audio");
+    end(&[&alice, &bob]).await;
+    (joined, first)
+}
+
+// ---- The bare pair (the library's own peer connections, wired as its examples do) -------
+
+async fn bare_pc() -> Arc<RTCPeerConnection> {
+    let mut media = MediaEngine::default();
+    media.register_default_codecs().expect("codecs");
+    let registry = register_default_interceptors(Registry::new(), &mut media).expect("interceptors");
+    let api = APIBuilder::new().with_media_engine(media).with_interceptor_registry(registry).build();
+    Arc::new(api.new_peer_connection(RTCConfiguration::default()).await.expect("pc"))
+}
+
+fn opus() -> RTCRtpCodecCapability {
+    RTCRtpCodecCapability {
+        mime_type: MIME_TYPE_OPUS.to_owned(),
+        clock_rate: 48_000,
+        channels: 2,
+        ..Default::default()
+    }
+}
+
+/// Relays `from`'s candidates to `to`, once `to` has its remote description.
+fn bare_trickle(from: &RTCPeerConnection, to: Arc<RTCPeerConnection>, ready: Arc<Notify>) {
+    let (tx, mut rx) = mpsc::unbounded_channel::<RTCIceCandidateInit>();
+    from.on_ice_candidate(Box::new(move |c| {
+        if let Some(init) = c.and_then(|c| c.to_json().ok()) {
+            let _ = tx.send(init);
+        }
+        Box::pin(async {})
+    }));
+    tokio::spawn(async move {
+        ready.notified().await;
+        while let Some(init) = rx.recv().await {
+            if let Err(e) = to.add_ice_candidate(init).await {
+                eprintln!("bare candidate: {e}");
+            }
+        }
+    });
+}
+
+fn bare_on_connected(pc: &RTCPeerConnection) -> Arc<Notify> {
+    let up = Arc::new(Notify::new());
+    let n = Arc::clone(&up);
+    pc.on_peer_connection_state_change(Box::new(move |s| {
+        if s == RTCPeerConnectionState::Connected {
+            n.notify_one();
+        }
+        Box::pin(async {})
+    }));
+    up
+}
+
+/// Creation of both peers to the first RTP packet read by the answerer. The offerer
+/// writes every 2 ms, so the 20 ms packet cadence is not in the figure.
+async fn run_bare() -> Duration {
+    let start = Instant::now();
+    let (a, b) = (bare_pc().await, bare_pc().await);
+    let (a_ready, b_ready) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    bare_trickle(&a, Arc::clone(&b), Arc::clone(&b_ready));
+    bare_trickle(&b, Arc::clone(&a), Arc::clone(&a_ready));
+    let _ = (bare_on_connected(&a), bare_on_connected(&b));
+    let (first_tx, mut first_rx) = mpsc::unbounded_channel();
+    b.on_track(Box::new(move |track, _, _| {
+        let tx = first_tx.clone();
+        Box::pin(async move {
+            tokio::spawn(async move {
+                if track.read_rtp().await.is_ok() {
+                    let _ = tx.send(Instant::now());
+                }
+                while track.read_rtp().await.is_ok() {}
+            });
+        })
+    }));
+    let a_track = Arc::new(TrackLocalStaticSample::new(opus(), "a".into(), "s".into()));
+    let b_track = Arc::new(TrackLocalStaticSample::new(opus(), "b".into(), "s".into()));
+    a.add_track(Arc::clone(&a_track) as Arc<dyn TrackLocal + Send + Sync>).await.expect("a track");
+    b.add_track(b_track as Arc<dyn TrackLocal + Send + Sync>).await.expect("b track");
+    let offer = a.create_offer(None).await.expect("offer");
+    a.set_local_description(offer.clone()).await.expect("a local");
+    b.set_remote_description(offer).await.expect("b remote");
+    b_ready.notify_one();
+    let answer = b.create_answer(None).await.expect("answer");
+    b.set_local_description(answer.clone()).await.expect("b local");
+    a.set_remote_description(answer).await.expect("a remote");
+    a_ready.notify_one();
+    let sending = tokio::spawn(async move {
+        loop {
+            let sample = Sample {
+                data: Bytes::from_static(&[0xfc; 60]),
+                duration: Duration::from_millis(20),
+                ..Default::default()
+            };
+            let _ = a_track.write_sample(&sample).await;
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    });
+    let first = tokio::time::timeout(LIMIT, first_rx.recv())
+        .await
+        .expect("bare first audio arrives")
+        .expect("bare sender alive");
+    sending.abort();
+    a.close().await.expect("close a");
+    b.close().await.expect("close b");
+    first - start
+}
+
+// ---- Reporting ---------------------------------------------------------------------------
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn report(what: &str, ms: &mut [f64]) {
+    ms.sort_by(f64::total_cmp);
+    println!(
+        "{what:<44} p50 {:>7.1} ms  p95 {:>7.1} ms  min {:>7.1} ms  max {:>7.1} ms  (n={})",
+        percentile(ms, 0.5),
+        percentile(ms, 0.95),
+        ms[0],
+        ms[ms.len() - 1],
+        ms.len()
+    );
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+async fn setup(server: &Server, runs: usize) {
+    // One untimed run of each, so first-use costs do not land in the first sample.
+    run_session(server, usize::MAX).await;
+    run_bare().await;
+    let (mut joined, mut first, mut bare) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..runs {
+        let (j, f) = run_session(server, i).await;
+        joined.push(ms(j));
+        first.push(ms(f));
+        bare.push(ms(run_bare().await));
+    }
+    println!("call setup on loopback, {runs} runs each, alternating");
+    report("session: start -> joined (start returned)", &mut joined);
+    report("session: start -> first remote audio decoded", &mut first);
+    report("bare pair: create -> first RTP read", &mut bare);
+    println!(
+        "ratio of p50s (session first audio / bare): {:.2}",
+        percentile(&first, 0.5) / percentile(&bare, 0.5)
+    );
+}
+
+// ---- Mouth-to-ear ------------------------------------------------------------------------
+
+/// A 500 ms WAV: a 5 ms 2 kHz burst at -6 dBFS, then silence. Returns the onset index the
+/// click detector finds in it (the same detector times the ear side).
+fn write_clicks(path: &Path) -> usize {
+    let burst = AudioFormat::SAMPLE_RATE as usize / 200;
+    let step = std::f64::consts::TAU * 2000.0 / f64::from(AudioFormat::SAMPLE_RATE);
+    let samples: Vec<i16> = (0..CLICK_PERIOD_SAMPLES)
+        .map(|i| if i < burst { ((i as f64 * step).sin() * 0.5 * f64::from(i16::MAX)) as i16 } else { 0 })
+        .collect();
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: AudioFormat::SAMPLE_RATE,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut writer = hound::WavWriter::create(path, spec).expect("creates the click file");
+    for s in &samples {
+        writer.write_sample(*s).expect("writes");
+    }
+    writer.finalize().expect("finalizes");
+    // The start of the file counts as quiet (the loop ends in silence).
+    let onsets = click_onsets(&samples, 0.1, 2400);
+    *onsets.first().expect("the click is detected in the source")
+}
+
+async fn mouth_to_ear(server: &Server, clicks: usize) {
+    let hint = "run `eval \"$(scripts/pipewire-up.sh)\"` first";
+    let outputs = media::output_device_names().expect("listing devices");
+    assert!(outputs.iter().any(|d| d == "spk_a"), "no ALSA device spk_a: {hint}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wav = dir.path().join("clicks.wav");
+    let onset = write_clicks(&wav);
+
+    let (bob_token, alice_token) = (server.token("bob", "m2e").await, server.token("alice", "m2e").await);
+    let bob =
+        server.session(bob_token, "m2e", AudioInput::Tone(660.0), AudioOutput::Device("spk_a".into())).await;
+    // The monitor runs on its own thread: blocking reads, timestamps from the capture.
+    let (ear_tx, mut ear_rx) = mpsc::unbounded_channel::<Instant>();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let listener = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut monitor = media::start_source(&AudioInput::Device("spk_a_monitor".into()))
+                .expect("the monitor of spk_a");
+            let mut detect = ClickDetector::new(0.1, 2400);
+            while !stop.load(std::sync::atomic::Ordering::Acquire) {
+                let Some(frame) = monitor.frames().blocking_recv() else { break };
+                for idx in detect.feed(&frame.samples) {
+                    let after =
+                        (AudioFormat::FRAME_SAMPLES - 1 - idx) as f64 / f64::from(AudioFormat::SAMPLE_RATE);
+                    let _ = ear_tx.send(frame.captured_at - Duration::from_secs_f64(after));
+                }
+            }
+            (monitor.xruns(), monitor.device_delay())
+        })
+    };
+    // Alice's source starts pacing inside `Session::start`: sample n is due at about
+    // `source_start + n / 48 kHz`. Stamped just before the call, it is early by the few
+    // microseconds before the source thread starts (which shortens the figure by as much).
+    let source_start = Instant::now();
+    let alice = server.session(alice_token, "m2e", AudioInput::Wav(wav.clone()), AudioOutput::Null).await;
+    let period = Duration::from_secs_f64(CLICK_PERIOD_SAMPLES as f64 / f64::from(AudioFormat::SAMPLE_RATE));
+    let first_onset = Duration::from_secs_f64(onset as f64 / f64::from(AudioFormat::SAMPLE_RATE));
+    let mut latencies = Vec::new();
+    let deadline = Instant::now() + period * (clicks as u32 + 4);
+    while latencies.len() < clicks {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Ok(Some(ear)) = tokio::time::timeout(left, ear_rx.recv()).await else { break };
+        let since = ear.saturating_duration_since(source_start + first_onset);
+        let k = (since.as_secs_f64() / period.as_secs_f64()).floor() as u32;
+        let mouth = source_start + first_onset + period * k;
+        latencies.push(ms(ear - mouth));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Release);
+    end(&[&alice, &bob]).await;
+    let (xruns, delay) = listener.join().expect("the monitor thread");
+    assert!(!latencies.is_empty(), "no click came back from spk_a_monitor");
+    report("mouth-to-ear: wav clicks -> call -> spk_a -> monitor", &mut latencies);
+    println!("  monitor xruns {xruns}, monitor device delay {delay:?}");
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a number among the arguments sets the run count.
+    let runs: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(30);
+    let clicks = std::env::var("SWITCHBOARD_BENCH_CLICKS").ok().and_then(|v| v.parse().ok()).unwrap_or(30);
+    // The actix System is what `switchboard join` runs sessions in.
+    let system = actix::System::new();
+    system.block_on(async move {
+        let server = Server::start().await;
+        if runs > 0 {
+            setup(&server, runs).await;
+        }
+        if clicks > 0 {
+            mouth_to_ear(&server, clicks).await;
+        }
+        server.handle.shutdown().await.expect("server stops");
+    });
+}
