@@ -121,7 +121,7 @@ fn heard_after(monitor: &mut media::AudioSource, since: Instant) -> Duration {
     }
 }
 
-async fn routing_latency(moves: usize) {
+async fn routing_plugin_part(moves: usize) -> Vec<f64> {
     let bus = Bus::start(
         vec![spec(
             "audio-routing",
@@ -144,7 +144,11 @@ async fn routing_latency(moves: usize) {
         plugin_ms.push(t.elapsed().as_secs_f64() * 1e3);
     }
     bus.shutdown().await;
+    plugin_ms
+}
 
+/// The sink's part; blocking, so it runs outside the actix runtime.
+fn routing_sink_part(moves: usize, mut plugin_ms: Vec<f64>) {
     let mixer = Mixer::new();
     let stop = Arc::new(AtomicBool::new(false));
     let talker = {
@@ -193,14 +197,14 @@ async fn routing_latency(moves: usize) {
 fn main() {
     let seconds: u64 =
         std::env::var("SWITCHBOARD_BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
-    actix::System::new().block_on(async move {
+    let pipewire = std::env::var_os("XDG_RUNTIME_DIR").is_some();
+    let plugin_ms = actix::System::new().block_on(async move {
         recording_cpu(seconds).await;
-        if std::env::var_os("XDG_RUNTIME_DIR").is_some() {
-            routing_latency(10).await;
-        } else {
-            println!(
-                "set_audio_mode latency skipped: PipeWire is not up (eval \"$(scripts/pipewire-up.sh)\")"
-            );
-        }
+        if pipewire { routing_plugin_part(10).await } else { Vec::new() }
     });
+    if pipewire {
+        routing_sink_part(10, plugin_ms);
+    } else {
+        println!("set_audio_mode latency skipped: PipeWire is not up (eval \"$(scripts/pipewire-up.sh)\")");
+    }
 }

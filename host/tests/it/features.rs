@@ -357,8 +357,8 @@ fn audio_routing_plays_on_the_selected_sink_moves_on_set_audio_mode_and_follows_
     use switchboard_host::media::analysis::{rms, tone_ratio};
 
     let _pw = super::media::require_pipewire();
-    // A spk_c left by an earlier run would make BLUETOOTH available from the start.
-    remove_sink("spk_c");
+    // A spk_bt left by an earlier run would make BLUETOOTH available from the start.
+    remove_sink("spk_bt");
     pipewire_up(&["spk_a", "spk_b"]);
     let mut mon_a = switchboard_host::media::start_source(&AudioInput::Device("spk_a_monitor".into()))
         .expect("monitor of spk_a");
@@ -372,7 +372,7 @@ fn audio_routing_plays_on_the_selected_sink_moves_on_set_audio_mode_and_follows_
         "[[plugin]]\npath = \"{}\"\n[plugin.settings]\ndefault_audio_mode = \"SPEAKER\"\n\
          [[plugin.settings.rule]]\npattern = \"spk_a\"\nmode = \"SPEAKER\"\n\
          [[plugin.settings.rule]]\npattern = \"spk_b\"\nmode = \"HEADPHONES\"\n\
-         [[plugin.settings.rule]]\npattern = \"spk_c\"\nmode = \"BLUETOOTH\"\n",
+         [[plugin.settings.rule]]\npattern = \"spk_bt\"\nmode = \"BLUETOOTH\"\n",
         plugin("audio_routing").display()
     );
     // Alice starts on no device: the plugin routes her to SPEAKER (spk_a) at once.
@@ -408,17 +408,17 @@ fn audio_routing_plays_on_the_selected_sink_moves_on_set_audio_mode_and_follows_
     assert!(rms(&a) < 0.001, "spk_a is silent after the move: rms {}", rms(&a));
 
     // A sink appears mid-call, then goes away: audio_mode_changed each time.
-    pipewire_up(&["spk_a", "spk_b", "spk_c"]);
+    pipewire_up(&["spk_a", "spk_b", "spk_bt"]);
     let added = wait_for_modes(dir.path(), "alice", moved + 1, Duration::from_secs(10), |m| {
         available(m, "BLUETOOTH") && selected(m, "HEADPHONES")
     });
-    remove_sink("spk_c");
+    remove_sink("spk_bt");
     pipewire_up(&["spk_a", "spk_b"]);
-    let added = added.expect("audio_mode_changed listing BLUETOOTH once spk_c exists");
+    let added = added.expect("audio_mode_changed listing BLUETOOTH once spk_bt exists");
     wait_for_modes(dir.path(), "alice", added + 1, Duration::from_secs(10), |m| {
         !available(m, "BLUETOOTH") && selected(m, "HEADPHONES")
     })
-    .expect("audio_mode_changed without BLUETOOTH once spk_c is gone");
+    .expect("audio_mode_changed without BLUETOOTH once spk_bt is gone");
     let errors = named(&events(dir.path(), "alice"), "error").into_iter().cloned().collect::<Vec<_>>();
     assert!(errors.is_empty(), "alice's errors: {errors:?}");
 }
