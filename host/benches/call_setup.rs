@@ -98,9 +98,10 @@ async fn end(sessions: &[&Session]) {
 }
 
 /// One setup run: Bob waits in the room; Alice's start is timed until she decoded Bob.
-async fn run_session(server: &Server, i: usize) -> (Duration, Duration) {
+async fn run_session(server: &Server, i: usize) -> (Duration, Duration, Duration) {
     let sid = format!("setup-{i}");
     let (bob_token, alice_token) = (server.token("bob", &sid).await, server.token("alice", &sid).await);
+    let bob_start = Instant::now();
     let bob = server.session(bob_token, &sid, AudioInput::Tone(660.0), AudioOutput::Null).await;
     let start = Instant::now();
     let alice = server.session(alice_token, &sid, AudioInput::Tone(440.0), AudioOutput::Null).await;
@@ -115,8 +116,19 @@ async fn run_session(server: &Server, i: usize) -> (Duration, Duration) {
     })
     .await
     .expect("alice decodes bob's audio");
+    // The other direction (the offerer's audio at the answerer), from Alice's start too.
+    let other = tokio::time::timeout(LIMIT, async {
+        loop {
+            if let Some(after) = bob.first_remote_audio_after() {
+                return (bob_start + after).saturating_duration_since(start);
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await
+    .expect("bob decodes alice's audio");
     end(&[&alice, &bob]).await;
-    (joined, first)
+    (joined, first, other)
 }
 
 // ---- The bare pair (the library's own peer connections, wired as its examples do) -------
@@ -249,16 +261,18 @@ async fn setup(server: &Server, runs: usize) {
     // One untimed run of each, so first-use costs do not land in the first sample.
     run_session(server, usize::MAX).await;
     run_bare().await;
-    let (mut joined, mut first, mut bare) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut joined, mut first, mut other, mut bare) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for i in 0..runs {
-        let (j, f) = run_session(server, i).await;
+        let (j, f, o) = run_session(server, i).await;
         joined.push(ms(j));
         first.push(ms(f));
+        other.push(ms(o));
         bare.push(ms(run_bare().await));
     }
     println!("call setup on loopback, {runs} runs each, alternating");
     report("session: start -> joined (start returned)", &mut joined);
     report("session: start -> first remote audio decoded", &mut first);
+    report("  other way: start -> answerer decoded offerer", &mut other);
     report("bare pair: create -> first RTP read", &mut bare);
     println!(
         "ratio of p50s (session first audio / bare): {:.2}",
