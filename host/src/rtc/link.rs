@@ -31,7 +31,8 @@ use super::error::{RtcError, lib};
 use super::receive::{codec_of, read_track};
 use super::stats::{Counters, add};
 use super::{
-    AudioFrame, LinkEvent, LinkOptions, LinkState, LinkStats, MediaKind, RemoteTrack, VideoCodec, VideoFrame,
+    AudioFrame, IceScope, LinkEvent, LinkOptions, LinkState, LinkStats, MediaKind, RemoteTrack, VideoCodec,
+    VideoFrame,
 };
 
 /// The stream id (SDP msid) of our tracks; one stream per participant, so a browser
@@ -41,6 +42,9 @@ const STREAM_ID: &str = "switchboard";
 /// The RTP clock step of the first video frame, before two timestamps give a real
 /// interval: one frame at 30 fps.
 const FIRST_VIDEO_FRAME_INTERVAL: Duration = Duration::from_micros(33_333);
+
+/// The longest an answer waits for loopback candidates (gathered in about 1 ms).
+const LOOPBACK_GATHER_WAIT: Duration = Duration::from_millis(50);
 
 /// One peer connection to one remote participant. Cheap to share behind an `Arc`; every
 /// method takes `&self`. Needs a tokio runtime (the library spawns its tasks on it).
@@ -54,6 +58,9 @@ pub struct PeerLink {
     /// refuses until it knows the remote ICE credentials. Held across the set-remote step
     /// so no candidate can slip between "not yet" and "drained".
     negotiation: Mutex<Negotiation>,
+    /// How long an answer waits for our candidates to be gathered so it can carry them
+    /// (see [`PeerLink::accept_offer`]); zero answers at once.
+    answer_gather_wait: Duration,
 }
 
 /// State the library's callbacks need; they hold this, never the peer connection, so
@@ -197,6 +204,10 @@ impl PeerLink {
             audio: StdMutex::new(None),
             video: StdMutex::new(None),
             negotiation: Mutex::new(Negotiation::default()),
+            answer_gather_wait: match options.ice_scope {
+                IceScope::Loopback => LOOPBACK_GATHER_WAIT,
+                IceScope::AllInterfaces => Duration::ZERO,
+            },
         };
         Ok((link, events_rx))
     }
@@ -269,10 +280,24 @@ impl PeerLink {
             .create_answer(None)
             .await
             .map_err(|source| RtcError::Negotiation { step: "create answer", source: lib(source) })?;
+        // Subscribed before gathering starts (set_local_description starts it).
+        let mut gathered = self.pc.gathering_complete_promise().await;
         self.pc.set_local_description(answer.clone()).await.map_err(|source| RtcError::Negotiation {
             step: "set local description (answer)",
             source: lib(source),
         })?;
+        // With trickle ICE alone, our first binding request usually reaches the offerer
+        // before our candidate does (the candidate goes through the signaling server), so
+        // the offerer's first check round finds no pair and the pair is nominated only on
+        // its next round, 200 ms later. On loopback gathering takes about a millisecond:
+        // waiting for it lets the answer carry our candidates, and the offerer checks the
+        // pair the moment it applies the answer. The candidates are trickled as well.
+        if !self.answer_gather_wait.is_zero()
+            && tokio::time::timeout(self.answer_gather_wait, gathered.recv()).await.is_ok()
+            && let Some(full) = self.pc.local_description().await
+        {
+            return Ok(description_value(&full));
+        }
         Ok(description_value(&answer))
     }
 
