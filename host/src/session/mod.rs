@@ -4,6 +4,7 @@
 //! - [`runtime`]: [`Session`], the running call (signaling, WebRTC mesh, audio, bus).
 //! - [`participant`]: config, plugins, bus and token for one participant process.
 //! - [`tap`]: the media tap and the host side of the feature plugins' commands.
+//! - [`speaker`]: active speaker detection from audio levels (`active_speaker_changed`).
 //! - [`output`]: event lines and the stats file of headless participants.
 //! - [`video`]: the camera, encoding, decoding and the switch to video inside a session.
 //!
@@ -51,6 +52,7 @@ pub mod output;
 pub mod participant;
 pub mod runtime;
 pub mod semantics;
+pub mod speaker;
 pub mod tap;
 pub mod video;
 

@@ -26,6 +26,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::output::{Counter, LocalStats, RemoteStats, StatsReport};
 use super::semantics::CallSemantics;
+use super::speaker::{SpeakerDetector, level_dbfs};
 use super::tap::{self, MediaTap};
 use super::video::{CameraPlan, SessionVideo, VideoFrames, VideoOutcome, offers_renegotiation};
 use crate::bus::{Bus, HostCommand};
@@ -33,6 +34,10 @@ use crate::media::{self, AudioFormat, AudioSink, AudioSource, Mixer, MuteGate, O
 use crate::rtc::{self, LinkEvent, LinkOptions, LinkState, MediaKind, PeerLink};
 use crate::signaling::client::{ClientError, RoomEvents, RoomSender, SignalingClient};
 use crate::signaling::protocol::{ServerMessage, StateChange};
+
+/// Level reports queued from the decoding tasks (about 50 per second per remote); more
+/// means the session task is stalled, and dropping them only delays the spotlight.
+const LEVEL_QUEUE: usize = 256;
 
 /// How to start a session.
 #[derive(Debug, Clone)]
@@ -174,6 +179,7 @@ impl Session {
         let (finished_tx, finished) = watch::channel(false);
         let stats = Arc::new(SharedStats::default());
         let (link_tx, link_events) = mpsc::unbounded_channel();
+        let (levels_tx, levels) = mpsc::channel(LEVEL_QUEUE);
         let mut semantics = CallSemantics::new(joined.session_id.clone(), joined.you.clone(), &settings);
         let gate = MuteGate::new(settings.start_with_audio_muted);
         let now = Instant::now();
@@ -191,6 +197,9 @@ impl Session {
             links: HashMap::new(),
             link_tx,
             link_events,
+            levels_tx,
+            levels,
+            speaker: SpeakerDetector::default(),
             actions,
             source: Some(source),
             sink: Some(sink),
@@ -294,6 +303,10 @@ struct SessionTask {
     links: HashMap<String, Peer>,
     link_tx: mpsc::UnboundedSender<(String, LinkEvent)>,
     link_events: mpsc::UnboundedReceiver<(String, LinkEvent)>,
+    /// The audio level of each remote frame, from the decoding tasks.
+    levels_tx: mpsc::Sender<(String, f32)>,
+    levels: mpsc::Receiver<(String, f32)>,
+    speaker: SpeakerDetector,
     actions: mpsc::UnboundedReceiver<Action>,
     source: Option<AudioSource>,
     sink: Option<AudioSink>,
@@ -334,6 +347,7 @@ impl SessionTask {
                     None => self.signaling_lost("the connection to the signaling server was lost".to_owned()).await,
                 },
                 Some((resource, event)) = self.link_events.recv() => self.on_link(resource, event).await,
+                Some((uid, dbfs)) = self.levels.recv() => self.on_level(&uid, dbfs),
                 Some(action) = self.actions.recv() => self.on_action(action).await,
                 () = timer => {
                     let events = self.semantics.on_timer(Instant::now());
@@ -535,8 +549,12 @@ impl SessionTask {
                     self.mixer.remove(&user.uid);
                 }
                 self.video.link_closed(&user, still_here);
+                let uid = user.uid.clone();
                 let events = self.semantics.user_left(user, users, now);
                 self.publish_all(events);
+                if !still_here && let Some(uid) = self.speaker.remove(&uid) {
+                    self.bus.publish(Event::ActiveSpeakerChanged { uid });
+                }
             }
             ServerMessage::Signal { from, payload } => self.on_signal(from, payload).await,
             ServerMessage::StateChanged { user, change } => {
@@ -623,6 +641,7 @@ impl SessionTask {
                             counters,
                             Arc::clone(&self.stats),
                             self.tap.clone(),
+                            self.levels_tx.clone(),
                         ));
                     }
                     MediaKind::Video => {
@@ -635,7 +654,18 @@ impl SessionTask {
         }
     }
 
+    /// One frame's audio level of a participant, for the active speaker.
+    fn on_level(&mut self, uid: &str, dbfs: f32) {
+        if let Some(uid) = self.speaker.observe(uid, dbfs, Instant::now()) {
+            self.bus.publish(Event::ActiveSpeakerChanged { uid });
+        }
+    }
+
     async fn send_audio(&mut self, samples: Vec<i16>) {
+        // A muted microphone is silence to the active speaker too.
+        let local = self.semantics.local().uid.clone();
+        let dbfs = if self.gate.is_muted() { f32::NEG_INFINITY } else { level_dbfs(&samples) };
+        self.on_level(&local, dbfs);
         if self.gate.is_muted() || self.links.is_empty() {
             return;
         }
@@ -786,6 +816,7 @@ async fn decode_audio(
     counters: Arc<RemoteCounters>,
     stats: Arc<SharedStats>,
     tap: MediaTap,
+    levels: mpsc::Sender<(String, f32)>,
 ) {
     while let Some(frame) = track.frames.recv().await {
         counters.audio_packets.add(1);
@@ -798,6 +829,8 @@ async fn decode_audio(
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
                     .get_or_insert_with(Instant::now);
+                // A level report lost to a full queue only delays the spotlight.
+                let _ = levels.try_send((uid.clone(), level_dbfs(&pcm)));
                 mixer.push(&uid, pcm);
             }
             Err(e) => tracing::debug!(uid, "undecodable audio packet: {e}"),

@@ -636,3 +636,43 @@ fn a_call_plays_on_a_real_output_device() {
     let events = bob.events();
     assert_eq!(count(&events, "error"), 0, "a device closed cleanly: {events:?}");
 }
+
+#[test]
+fn the_participant_who_talks_becomes_the_active_speaker_for_everyone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Bob's microphone is a WAV file of silence: only Alice talks.
+    let silence = dir.path().join("silence.wav");
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: AudioFormat::SAMPLE_RATE,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut writer = hound::WavWriter::create(&silence, spec).expect("creates the WAV");
+    for _ in 0..AudioFormat::SAMPLE_RATE {
+        writer.write_sample(0i16).expect("writes a sample");
+    }
+    writer.finalize().expect("finishes the WAV");
+
+    let server = Serve::start();
+    let mut bob = join(
+        &server,
+        dir.path(),
+        Spec {
+            input: format!("wav:{}", silence.display()),
+            flags: &["--duration", "20"],
+            ..Spec::new("bob", "s", 0)
+        },
+    );
+    let mut alice =
+        join(&server, dir.path(), Spec { flags: &["--duration", "3"], ..Spec::new("alice", "s", 440) });
+    assert!(alice.proc.wait().success());
+    assert!(bob.proc.wait().success());
+
+    for (who, events) in [("bob", bob.events()), ("alice", alice.events())] {
+        let speakers: Vec<&Value> =
+            events.iter().filter(|e| is(e, "active_speaker_changed")).map(|e| &e["uid"]).collect();
+        assert_eq!(speakers.first(), Some(&&json!("alice")), "{who}: {events:?}");
+        assert!(!speakers.contains(&&json!("bob")), "{who}: silent bob was made the speaker: {speakers:?}");
+    }
+}
