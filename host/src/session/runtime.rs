@@ -633,16 +633,14 @@ impl SessionTask {
                                 return;
                             }
                         };
-                        actix::spawn(decode_audio(
-                            track,
-                            decoder,
-                            user.uid,
-                            self.mixer.clone(),
+                        let outlets = AudioOutlets {
+                            mixer: self.mixer.clone(),
                             counters,
-                            Arc::clone(&self.stats),
-                            self.tap.clone(),
-                            self.levels_tx.clone(),
-                        ));
+                            stats: Arc::clone(&self.stats),
+                            tap: self.tap.clone(),
+                            levels: self.levels_tx.clone(),
+                        };
+                        actix::spawn(decode_audio(track, decoder, user.uid, outlets));
                     }
                     MediaKind::Video => {
                         let outcome = self.video.receive(&user, track, counters, Arc::clone(&peer.link));
@@ -808,16 +806,17 @@ async fn close_link(peer: Peer) {
     }
 }
 
-async fn decode_audio(
-    mut track: rtc::RemoteTrack,
-    mut decoder: OpusDecoder,
-    uid: String,
+/// Where a remote participant's decoded audio goes, besides the speaker.
+struct AudioOutlets {
     mixer: Mixer,
     counters: Arc<RemoteCounters>,
     stats: Arc<SharedStats>,
     tap: MediaTap,
     levels: mpsc::Sender<(String, f32)>,
-) {
+}
+
+async fn decode_audio(mut track: rtc::RemoteTrack, mut decoder: OpusDecoder, uid: String, out: AudioOutlets) {
+    let AudioOutlets { mixer, counters, stats, tap, levels } = out;
     while let Some(frame) = track.frames.recv().await {
         counters.audio_packets.add(1);
         tap.opus(&uid, &frame.data);
