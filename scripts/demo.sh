@@ -99,6 +99,14 @@ for who, spk, theirs, own in (("alice", "spk_a", 660, 440), ("bob", "spk_b", 440
             wrong += 1
     print(f"   {who:<5} ({spk}): the other's {theirs} Hz tone in {heard / 2:.1f} s, "
           f"silence {silent / 2:.1f} s, anything else {wrong / 2:.1f} s")
+
+import json
+print("== what each received (the --stats files)")
+for who, other in (("alice", "bob"), ("bob", "alice")):
+    with open(f"{sys.argv[1]}/{who}-stats.json") as f:
+        remote = json.load(f)["remote"].get(other, {})
+    print(f"   {who:<5}: {remote.get('audio_frames_decoded', 0)} audio frames and "
+          f"{remote.get('video_frames_decoded', 0)} video frames of {other}'s decoded")
 PY
 echo
 echo "demo: files in $out/ (events, stats, heard-*.wav, layout-default.png)"
