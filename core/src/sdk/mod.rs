@@ -201,9 +201,10 @@ pub trait Plugin: Default + Send + 'static {
     fn shutdown(&mut self) {}
 }
 
-/// Exports a [`Plugin`] as the plugin library's one entry symbol. Use it once per `cdylib`:
+/// Exports a [`Plugin`] as the plugin library's one entry symbol. Use it once per `cdylib`,
+/// at module level, as in the example of the [`sdk` module documentation](crate::sdk):
 ///
-/// ```ignore
+/// ```text
 /// switchboard_core::export_plugin!(MyPlugin);
 /// ```
 #[macro_export]
