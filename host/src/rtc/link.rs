@@ -73,6 +73,8 @@ struct Shared {
     receive_queue: usize,
     /// SSRCs of the remote video tracks, which a PLI must name.
     remote_video_ssrcs: StdMutex<Vec<u32>>,
+    /// Whether a local candidate has been gathered (an answer on loopback waits for one).
+    gathered: watch::Sender<bool>,
 }
 
 #[derive(Debug)]
@@ -167,6 +169,7 @@ impl PeerLink {
             events,
             receive_queue: options.receive_queue.max(1),
             remote_video_ssrcs: StdMutex::new(Vec::new()),
+            gathered: watch::Sender::new(false),
         });
 
         let s = Arc::clone(&shared);
@@ -181,6 +184,7 @@ impl PeerLink {
         pc.on_ice_candidate(Box::new(move |candidate: Option<RTCIceCandidate>| {
             // `None` marks the end of gathering; trickle needs no message for it.
             if let Some(candidate) = candidate {
+                s.gathered.send_replace(true);
                 match candidate.to_json().map(serde_json::to_value) {
                     Ok(Ok(candidate)) => {
                         let _ = s.events.send(LinkEvent::LocalCandidate { candidate });
@@ -281,7 +285,7 @@ impl PeerLink {
             .await
             .map_err(|source| RtcError::Negotiation { step: "create answer", source: lib(source) })?;
         // Subscribed before gathering starts (set_local_description starts it).
-        let mut gathered = self.pc.gathering_complete_promise().await;
+        let mut gathered = self.shared.gathered.subscribe();
         self.pc.set_local_description(answer.clone()).await.map_err(|source| RtcError::Negotiation {
             step: "set local description (answer)",
             source: lib(source),
@@ -289,11 +293,15 @@ impl PeerLink {
         // With trickle ICE alone, our first binding request usually reaches the offerer
         // before our candidate does (the candidate goes through the signaling server), so
         // the offerer's first check round finds no pair and the pair is nominated only on
-        // its next round, 200 ms later. On loopback gathering takes about a millisecond:
-        // waiting for it lets the answer carry our candidates, and the offerer checks the
-        // pair the moment it applies the answer. The candidates are trickled as well.
+        // its next round, 200 ms later. On loopback the one host candidate is gathered in
+        // about a millisecond: waiting for it lets the answer carry it, and the offerer
+        // checks the pair the moment it applies the answer. (Not for gathering to
+        // complete: the library reports that only after its own timeouts, ~50 ms later.)
+        // The candidate is trickled as well.
         if !self.answer_gather_wait.is_zero()
-            && tokio::time::timeout(self.answer_gather_wait, gathered.recv()).await.is_ok()
+            && tokio::time::timeout(self.answer_gather_wait, gathered.wait_for(|g| *g))
+                .await
+                .is_ok_and(|r| r.is_ok())
             && let Some(full) = self.pc.local_description().await
         {
             return Ok(description_value(&full));
