@@ -195,7 +195,9 @@ impl SignalingClient {
     ) -> Result<(JoinedRoom, RoomSender, RoomEvents), ClientError> {
         let url = self.ws_url.clone();
         let ws_error = |source| ClientError::WebSocket { url: url.clone(), source: Box::new(source) };
-        let (mut socket, _) = tokio_tungstenite::connect_async(url.as_str()).await.map_err(ws_error)?;
+        // TCP_NODELAY: signaling messages are small and sent back to back (see the server).
+        let (mut socket, _) =
+            tokio_tungstenite::connect_async_with_config(url.as_str(), None, true).await.map_err(ws_error)?;
         let join = ClientMessage::Join {
             token: token.to_owned(),
             session_id: session_id.map(str::to_owned),

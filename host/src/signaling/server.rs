@@ -18,6 +18,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use serde::Deserialize;
 use switchboard_core::model::{CallsException, ErrorCode, GenerateToken, RtcUser};
@@ -182,6 +183,14 @@ pub async fn start(addr: SocketAddr, config: ServerConfig) -> Result<ServerHandl
         _alive: alive,
     });
     let app = router(state);
+    // Offers, answers and candidates are small messages sent back to back: without
+    // TCP_NODELAY the second waits behind Nagle's algorithm for the first one's (delayed)
+    // ACK, tens of milliseconds on every relay of a call setup.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "setting TCP_NODELAY on a signaling connection");
+        }
+    });
     let serve = axum::serve(listener, app).with_graceful_shutdown(shutdown_requested(shutdown_rx));
     let task = tokio::spawn(async move { serve.await });
     tracing::info!(%local_addr, "signaling server listening");
