@@ -4,6 +4,7 @@ pub mod config;
 pub mod conformance;
 pub mod join;
 pub mod new_plugin;
+pub mod participant;
 pub mod plugin_host;
 pub mod plugins;
 pub mod run;

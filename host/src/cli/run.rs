@@ -18,42 +18,19 @@ use anyhow::{Context as _, bail};
 use switchboard_core::config::PluginEntry;
 use switchboard_core::{Capability, Command, Config, Event};
 
+use super::participant::ParticipantArgs;
 use crate::listeners::FnListener;
 use crate::session::output::EventLines;
-use crate::session::participant::{self, Credentials};
+use crate::session::participant;
 use crate::ui_live::LiveUi;
 use crate::web::{WebUi, WebUiConfig};
 
 /// Arguments of `switchboard run`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The signaling server.
-    #[arg(long, default_value = "ws://127.0.0.1:7700")]
-    pub server: String,
-    /// The server's API key (with --user): create the user's tokens here.
-    #[arg(long, env = "SWITCHBOARD_API_KEY")]
-    pub api_key: Option<String>,
-    /// The user id to join as (with --api-key).
-    #[arg(long)]
-    pub user: Option<String>,
-    /// The display name (defaults to the user id).
-    #[arg(long)]
-    pub name: Option<String>,
-    /// An avatar URL.
-    #[arg(long, default_value = "")]
-    pub avatar: String,
-    /// A user auth token (instead of --api-key and --user).
-    #[arg(long)]
-    pub auth_token: Option<String>,
-    /// A call token (instead of generating one).
-    #[arg(long)]
-    pub token: Option<String>,
-    /// The session to join.
-    #[arg(long)]
-    pub session: String,
-    /// The participant's config (call settings, media, layout, plugins).
-    #[arg(long)]
-    pub config: Option<PathBuf>,
+    /// Who joins which session, with which config.
+    #[command(flatten)]
+    pub participant: ParticipantArgs,
     /// Where the web page is served, 127.0.0.1:PORT (port 0 picks a free one)
     /// [default: `[ui] listen` of the config].
     #[arg(long)]
@@ -61,36 +38,6 @@ pub struct Args {
     /// Where event lines go (none when omitted: stdout carries the address line).
     #[arg(long)]
     pub events: Option<PathBuf>,
-    /// Leave after this many seconds.
-    #[arg(long)]
-    pub duration: Option<f64>,
-    /// Where the stats JSON goes at exit.
-    #[arg(long)]
-    pub stats: Option<PathBuf>,
-    /// Stay in the session after `call_ended` (by default the participant ends its session
-    /// then, as the seed tells apps to).
-    #[arg(long)]
-    pub stay_after_call_ended: bool,
-}
-
-impl Args {
-    fn credentials(&self) -> anyhow::Result<Credentials> {
-        if let Some(token) = &self.token {
-            return Ok(Credentials::CallToken(token.clone()));
-        }
-        if let Some(token) = &self.auth_token {
-            return Ok(Credentials::AuthToken(token.clone()));
-        }
-        match (&self.api_key, &self.user) {
-            (Some(key), Some(uid)) => Ok(Credentials::ApiKey {
-                key: key.clone(),
-                uid: uid.clone(),
-                name: self.name.clone().unwrap_or_else(|| uid.clone()),
-                avatar: self.avatar.clone(),
-            }),
-            _ => bail!("give --token, --auth-token, or --api-key with --user"),
-        }
-    }
 }
 
 /// Runs `switchboard run`.
@@ -117,8 +64,8 @@ fn with_layout_loaded(mut config: Config) -> Config {
 
 async fn run_ui(args: Args) -> anyhow::Result<()> {
     // Everything that can be wrong with the input is checked before anything starts.
-    let credentials = args.credentials()?;
-    let (config, _) = participant::load_config(args.config.as_deref())?;
+    let credentials = args.participant.credentials()?;
+    let (config, _) = participant::load_config(args.participant.config.as_deref())?;
     let config = with_layout_loaded(config);
     let listen = match args.listen {
         Some(addr) => addr,
@@ -178,10 +125,18 @@ async fn run_ui(args: Args) -> anyhow::Result<()> {
     println!("ui on {}", web.url());
     std::io::stdout().flush().context("writing the address line")?;
 
-    let token = participant::call_token(&args.server, &credentials, &args.session).await;
+    let token =
+        participant::call_token(&args.participant.server, &credentials, &args.participant.session).await;
     let session = match token {
         Ok(token) => {
-            participant::start_session(&args.server, token, &args.session, config, bus.clone()).await
+            participant::start_session(
+                &args.participant.server,
+                token,
+                &args.participant.session,
+                config,
+                bus.clone(),
+            )
+            .await
         }
         Err(e) => Err(e),
     };
@@ -199,12 +154,12 @@ async fn run_ui(args: Args) -> anyhow::Result<()> {
     let ui_loop = ui.run();
 
     let duration = async {
-        match args.duration {
+        match args.participant.duration {
             Some(secs) => tokio::time::sleep(Duration::from_secs_f64(secs.max(0.0))).await,
             None => std::future::pending().await,
         }
     };
-    let stay = args.stay_after_call_ended;
+    let stay = args.participant.stay_after_call_ended;
     let after_call_ended = async {
         if stay {
             std::future::pending::<()>().await;
@@ -224,7 +179,7 @@ async fn run_ui(args: Args) -> anyhow::Result<()> {
         session.finished().await;
     }
     bus.flush().await;
-    if let Some(path) = &args.stats {
+    if let Some(path) = &args.participant.stats {
         let report = session.stats();
         let json = serde_json::to_vec_pretty(&report).context("encoding stats")?;
         std::fs::write(path, json).with_context(|| format!("writing stats {}", path.display()))?;
