@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::CustomButton;
 use crate::model::{AudioMode, RtcUser};
-use crate::settings::{AspectRatio, AvatarMode, CallSettings, Position};
+use crate::settings::{AspectRatio, AvatarMode, CallSettings, MainVideoContainerSetting, Position};
 
 /// A rectangle in window pixels, origin top left.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
@@ -135,6 +135,22 @@ pub struct TileControl {
     pub id: String,
     /// The corner it sits in.
     pub position: Position,
+}
+
+impl TileControl {
+    /// The controls of the main tile: the visible ones of the main video container's
+    /// full-screen, zoom and user-list buttons, in that order.
+    pub fn for_main_tile(mvc: &MainVideoContainerSetting) -> Vec<TileControl> {
+        [
+            ("full_screen", mvc.full_screen_button),
+            ("zoom", mvc.zoom_button),
+            ("user_list", mvc.user_list_button),
+        ]
+        .into_iter()
+        .filter(|(_, c)| c.visible)
+        .map(|(id, c)| TileControl { id: id.to_owned(), position: c.position })
+        .collect()
+    }
 }
 
 /// The name label of a tile.

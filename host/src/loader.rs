@@ -272,17 +272,19 @@ fn executable_dirs() -> Vec<PathBuf> {
 
 /// The layout of [`SbPluginEntry`] with every function pointer nullable, so that a null
 /// pointer from a broken plugin is a checked error instead of undefined behaviour.
-/// `Option<extern "C" fn>` is guaranteed to have the layout of the bare pointer.
+/// `Option<extern "C" fn>` is guaranteed to have the layout of the bare pointer. The
+/// conformance suite reads entries through it too.
 #[repr(C)]
-struct RawEntry {
-    abi_version: u32,
-    struct_size: u32,
-    describe: Option<DescribeFn>,
-    create: Option<CreateFn>,
-    handle: Option<HandleFn>,
-    media: Option<MediaFn>,
-    destroy: Option<DestroyFn>,
-    free_buffer: Option<FreeBufferFn>,
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RawEntry {
+    pub(crate) abi_version: u32,
+    pub(crate) struct_size: u32,
+    pub(crate) describe: Option<DescribeFn>,
+    pub(crate) create: Option<CreateFn>,
+    pub(crate) handle: Option<HandleFn>,
+    pub(crate) media: Option<MediaFn>,
+    pub(crate) destroy: Option<DestroyFn>,
+    pub(crate) free_buffer: Option<FreeBufferFn>,
 }
 
 const _: () = assert!(std::mem::size_of::<RawEntry>() == std::mem::size_of::<SbPluginEntry>());

@@ -14,8 +14,10 @@ use std::path::{Path, PathBuf};
 use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
 use switchboard_core::abi::{
     ABI_VERSION, CreateFn, DescribeFn, DestroyFn, ENTRY_SYMBOL, ENTRY_SYMBOL_C, FreeBufferFn, HandleFn,
-    MediaFn, SbBuffer, SbMediaFrame, SbPluginEntry,
+    MediaFn, SbBuffer, SbMediaFrame,
 };
+
+use crate::loader::RawEntry;
 
 /// Why a library could not be opened or its entry could not be trusted.
 #[derive(Debug, thiserror::Error)]
@@ -68,24 +70,9 @@ pub enum RawError {
     },
 }
 
-/// The entry struct as conformance reads it: the same layout as [`SbPluginEntry`], but
-/// every function pointer is nullable, so a plugin that leaves one null is reported, not
-/// called.
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-struct RawEntry {
-    abi_version: u32,
-    struct_size: u32,
-    describe: Option<DescribeFn>,
-    create: Option<CreateFn>,
-    handle: Option<HandleFn>,
-    media: Option<MediaFn>,
-    destroy: Option<DestroyFn>,
-    free_buffer: Option<FreeBufferFn>,
-}
-
-// The mirror must stay byte-compatible with the contract struct.
-const _: () = assert!(std::mem::size_of::<RawEntry>() == std::mem::size_of::<SbPluginEntry>());
+// The entry struct as conformance reads it is the loader's nullable mirror of
+// `SbPluginEntry` (`loader::RawEntry`): a plugin that leaves a pointer null is reported, not
+// called.
 
 /// An opened plugin library whose entry symbol was found (but not yet trusted).
 #[derive(Debug)]

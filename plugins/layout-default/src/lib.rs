@@ -94,19 +94,7 @@ fn tile(
         position: mvc.name_label.position,
         background_color: mvc.name_label.background_color.clone(),
     });
-    let controls = if main {
-        [
-            ("full_screen", mvc.full_screen_button),
-            ("zoom", mvc.zoom_button),
-            ("user_list", mvc.user_list_button),
-        ]
-        .into_iter()
-        .filter(|(_, c)| c.visible)
-        .map(|(id, c)| TileControl { id: id.to_owned(), position: c.position })
-        .collect()
-    } else {
-        Vec::new()
-    };
+    let controls = if main { TileControl::for_main_tile(mvc) } else { Vec::new() };
     Tile {
         uid: p.user.uid.clone(),
         rect,

@@ -93,19 +93,7 @@ fn tile(p: &ParticipantView, rect: Rect, on_stage: bool, req: &ViewRequest, acti
         },
         background_color: mvc.name_label.background_color.clone(),
     });
-    let controls = if on_stage {
-        [
-            ("full_screen", mvc.full_screen_button),
-            ("zoom", mvc.zoom_button),
-            ("user_list", mvc.user_list_button),
-        ]
-        .into_iter()
-        .filter(|(_, c)| c.visible)
-        .map(|(id, c)| TileControl { id: id.to_owned(), position: c.position })
-        .collect()
-    } else {
-        Vec::new()
-    };
+    let controls = if on_stage { TileControl::for_main_tile(mvc) } else { Vec::new() };
     Tile {
         uid: p.user.uid.clone(),
         rect,
