@@ -184,8 +184,15 @@ impl Session {
         let gate = MuteGate::new(settings.start_with_audio_muted);
         let now = Instant::now();
         let first_events = semantics.joined(joined.you.clone(), joined.users.clone(), now);
-        let video =
-            SessionVideo::new(&options.config, camera, &joined.session_id, &joined.you, Arc::clone(&stats));
+        let tap = MediaTap::new(bus.clone(), started_at);
+        let video = SessionVideo::new(
+            &options.config,
+            camera,
+            &joined.session_id,
+            &joined.you,
+            Arc::clone(&stats),
+            tap.clone(),
+        );
         let video_frames = video.frames();
 
         let mut task = SessionTask {
@@ -210,7 +217,7 @@ impl Session {
             finished: finished_tx,
             started_at,
             video,
-            tap: MediaTap::new(bus.clone(), started_at),
+            tap,
         };
         task.publish_all(first_events);
         tap::call_start_commands(&bus, &settings);
@@ -222,6 +229,11 @@ impl Session {
             }
             if user.resource != joined.you.resource && state.video_paused {
                 task.publish_all(vec![Event::UserVideoPaused { user: user.clone(), paused: true }]);
+            }
+            // A recording already running: the newcomer's UI shows the indicator at once.
+            if user.resource != joined.you.resource && state.recording {
+                let events = task.semantics.recording_changed(true, user.clone());
+                task.publish_all(events);
             }
         }
         if task.semantics.audio_muted() {
@@ -754,6 +766,9 @@ impl SessionTask {
                 let events = self.semantics.recording_changed(started, self.semantics.local().clone());
                 if !events.is_empty() {
                     self.broadcast(StateChange::RecordingChanged { started });
+                }
+                if started {
+                    self.video.refresh_keyframes();
                 }
                 self.publish_all(events);
                 Ok(())

@@ -18,9 +18,12 @@ use switchboard_core::{Command, Event};
 
 use crate::bus::{Bus, MediaTapFrame};
 use crate::media::AudioSink;
+use crate::video::VideoCodec;
 
 /// The track name of a participant's (one) audio track in tap frames.
 pub const AUDIO_TRACK: &str = "audio";
+/// The track name of a participant's camera in tap frames.
+pub const VIDEO_TRACK: &str = "video";
 
 /// Hands encoded frames to the bus's media tap. Cheap to clone: one per media task.
 #[derive(Debug, Clone)]
@@ -35,20 +38,42 @@ impl MediaTap {
         Self { bus, epoch }
     }
 
+    /// Whether a running plugin wants the frames: the encoder keeps encoding for it even
+    /// when no link is connected (a participant alone in a recorded call).
+    pub(crate) fn wanted(&self) -> bool {
+        self.bus.wants_media()
+    }
+
     /// One encoded Opus frame of `participant`'s audio, timestamped now (arrival for remote
     /// audio, encoding for local audio: what a recorder needs to place gaps correctly).
     pub(crate) fn opus(&self, participant: &str, data: &[u8]) {
+        self.frame(media_kind::AUDIO, codec::OPUS, false, participant, AUDIO_TRACK, data);
+    }
+
+    /// One encoded video frame of `participant`'s camera (a whole VP8 frame or H.264 access
+    /// unit), timestamped now like audio. Remote frames are tapped only from a keyframe on
+    /// and never after a lost one (the decoder's own rule), so a recorder can write them
+    /// as they come.
+    pub(crate) fn video(&self, participant: &str, codec: VideoCodec, keyframe: bool, data: &[u8]) {
+        let codec = match codec {
+            VideoCodec::Vp8 => codec::VP8,
+            VideoCodec::H264 => codec::H264,
+        };
+        self.frame(media_kind::VIDEO, codec, keyframe, participant, VIDEO_TRACK, data);
+    }
+
+    fn frame(&self, kind: u32, codec: u32, keyframe: bool, participant: &str, track: &str, data: &[u8]) {
         if !self.bus.wants_media() {
             return;
         }
         let timestamp_us = u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(u64::MAX);
         self.bus.media(Arc::new(MediaTapFrame {
-            kind: media_kind::AUDIO,
-            codec: codec::OPUS,
-            keyframe: false,
+            kind,
+            codec,
+            keyframe,
             timestamp_us,
             participant: participant.to_owned(),
-            track: AUDIO_TRACK.to_owned(),
+            track: track.to_owned(),
             data: data.to_vec(),
         }));
     }

@@ -16,6 +16,11 @@
 //! - one decoder thread per remote video track decodes, counts, and publishes the newest
 //!   frame of that participant in the [`VideoFrames`] `watch` that renderers read.
 //!
+//! Both hand their encoded frames to the media tap ([`super::tap`]) for plugins that record:
+//! the local frames as encoded, the remote ones as received, from a keyframe on. When a
+//! recording starts, [`SessionVideo::refresh_keyframes`] makes every video track send a
+//! keyframe, so the recorder has somewhere to start from.
+//!
 //! See docs/architecture-video.md, "In a session", for the renegotiation rule and the
 //! switch-to-video exchange.
 
@@ -30,6 +35,7 @@ use switchboard_core::{Event, RtcUser};
 use tokio::sync::{mpsc, watch};
 
 use super::runtime::{RemoteCounters, SharedStats};
+use super::tap::MediaTap;
 use crate::rtc::{self, LinkState, PeerLink, RemoteTrack};
 use crate::signaling::protocol::StateChange;
 use crate::video::{
@@ -179,6 +185,9 @@ pub(super) struct SessionVideo {
     senders: Arc<Mutex<BTreeMap<String, Arc<PeerLink>>>>,
     feed: VideoFeed,
     stats: Arc<SharedStats>,
+    tap: MediaTap,
+    /// How to ask each remote video track for a keyframe (its decoder's PLI channel).
+    remote_keyframes: Arc<Mutex<Vec<mpsc::UnboundedSender<()>>>>,
 }
 
 impl SessionVideo {
@@ -189,6 +198,7 @@ impl SessionVideo {
         session_id: &str,
         local: &RtcUser,
         stats: Arc<SharedStats>,
+        tap: MediaTap,
     ) -> Self {
         Self {
             phase: if config.call.audio_only_call { Phase::AudioOnly } else { Phase::Video },
@@ -202,6 +212,8 @@ impl SessionVideo {
             senders: Arc::default(),
             feed: VideoFeed::new(),
             stats,
+            tap,
+            remote_keyframes: Arc::default(),
         }
     }
 
@@ -263,6 +275,7 @@ impl SessionVideo {
             out: encoded_tx,
             feed: self.feed.clone(),
             uid: self.local.uid.clone(),
+            tap: self.tap.clone(),
         };
         std::thread::Builder::new()
             .name("video-encode".to_owned())
@@ -300,6 +313,14 @@ impl SessionVideo {
         self.keyframes.request();
     }
 
+    /// A recording started: the local encoder makes its next frame a keyframe and every
+    /// remote video track is asked for one (PLI), so each recorded track can start at once
+    /// instead of at the sender's next periodic keyframe.
+    pub(super) fn refresh_keyframes(&self) {
+        self.keyframes.request();
+        lock(&self.remote_keyframes).retain(|pli| pli.send(()).is_ok());
+    }
+
     /// A remote track of video started. With video on it is decoded on its own thread;
     /// on an audio-only call its frames are read and dropped (counted as packets), so the
     /// link's buffers never fill.
@@ -329,6 +350,7 @@ impl SessionVideo {
         };
         // The decoder thread asks for keyframes through this task: PLI is async.
         let (want_keyframe, mut wanted) = mpsc::unbounded_channel::<()>();
+        lock(&self.remote_keyframes).push(want_keyframe.clone());
         let pli_link = Arc::clone(&link);
         actix::spawn(async move {
             while wanted.recv().await.is_some() {
@@ -345,6 +367,8 @@ impl SessionVideo {
             link,
             feed: self.feed.clone(),
             want_keyframe,
+            tap: self.tap.clone(),
+            codec,
         };
         if let Err(e) =
             std::thread::Builder::new().name(format!("video-decode-{}", user.uid)).spawn(move || decode.run())
@@ -489,15 +513,16 @@ struct EncodeLoop {
     out: mpsc::Sender<EncodedFrame>,
     feed: VideoFeed,
     uid: String,
+    tap: MediaTap,
 }
 
 impl EncodeLoop {
     fn run(mut self) {
         while let Some(frame) = self.frames.blocking_recv() {
             let connected = lock(&self.senders).values().any(|link| link.state() == LinkState::Connected);
-            if !connected {
-                // Nobody to send to: skip the work, and start with a keyframe when
-                // someone connects.
+            if !connected && !self.tap.wanted() {
+                // Nobody to send to and nothing recording: skip the work, and start with a
+                // keyframe when someone connects.
                 self.keyframes.request();
                 self.feed.publish(&self.uid, true, frame);
                 continue;
@@ -506,6 +531,7 @@ impl EncodeLoop {
             match self.encoder.encode(&frame, force) {
                 Ok(encoded) => {
                     for packet in encoded {
+                        self.tap.video(&self.uid, packet.codec, packet.keyframe, &packet.data);
                         match self.out.try_send(packet) {
                             Ok(()) => {}
                             // The links fell behind; the next frame must not depend on
@@ -559,6 +585,8 @@ struct DecodeLoop {
     link: Arc<PeerLink>,
     feed: VideoFeed,
     want_keyframe: mpsc::UnboundedSender<()>,
+    tap: MediaTap,
+    codec: VideoCodec,
 }
 
 impl DecodeLoop {
@@ -590,6 +618,7 @@ impl DecodeLoop {
                 continue;
             }
             need_keyframe = false;
+            self.tap.video(&self.uid, self.codec, frame.keyframe, &frame.data);
             let timestamp_us = u64::from(frame.rtp_timestamp) * 1000 / 90;
             match self.decoder.decode(&frame.data, timestamp_us) {
                 Ok(Some(picture)) => {
@@ -639,7 +668,8 @@ mod tests {
         let mut config = Config::default();
         config.call.audio_only_call = true;
         config.media.video_input = VideoInput::Pattern("front".into());
-        SessionVideo::new(&config, None, "s1", local, Arc::default())
+        let bus = crate::bus::Bus::start(Vec::new(), crate::bus::BusOptions::default()).expect("bus");
+        SessionVideo::new(&config, None, "s1", local, Arc::default(), MediaTap::new(bus, Instant::now()))
     }
 
     fn names(out: &VideoOutcome) -> Vec<&'static str> {

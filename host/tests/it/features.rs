@@ -82,14 +82,31 @@ fn serve() -> (Proc, String) {
     (proc, url)
 }
 
-/// Writes a participant's config: an audio-only call (the recordings checked here are
-/// audio), a tone as microphone, the output given, the default layout, and `plugins` (TOML
-/// `[[plugin]]` tables) after it.
+/// Writes a participant's config: an audio-only call, a tone as microphone, the output
+/// given, the default layout, and `plugins` (TOML `[[plugin]]` tables) after it.
 fn write_config(dir: &Path, name: &str, tone: u32, output: &str, plugins: &str) -> PathBuf {
+    write_call_config(dir, name, "audio_only_call = true", "", tone, output, plugins)
+}
+
+/// [`write_config`] for a video call: a small front pattern camera besides the tone.
+fn write_video_config(dir: &Path, name: &str, tone: u32, plugins: &str) -> PathBuf {
+    let camera = "video_input = \"pattern:front\"\nvideo_width = 320\nvideo_height = 240\nvideo_fps = 15\n";
+    write_call_config(dir, name, "audio_only_call = false", camera, tone, "null", plugins)
+}
+
+fn write_call_config(
+    dir: &Path,
+    name: &str,
+    call: &str,
+    camera: &str,
+    tone: u32,
+    output: &str,
+    plugins: &str,
+) -> PathBuf {
     let path = dir.join(format!("{name}.toml"));
     let layout = plugin("layout_default");
     let text = format!(
-        "[call]\naudio_only_call = true\n\n[media]\naudio_input = \"tone:{tone}\"\naudio_output = \"{output}\"\n\n\
+        "[call]\n{call}\n\n[media]\naudio_input = \"tone:{tone}\"\naudio_output = \"{output}\"\n{camera}\n\
          [[plugin]]\npath = \"{}\"\n\n{plugins}",
         layout.display()
     );
@@ -128,8 +145,8 @@ fn named<'a>(events: &'a [serde_json::Value], name: &str) -> Vec<&'a serde_json:
     events.iter().filter(|e| e["event"] == name).collect()
 }
 
-/// ffprobe's codec of the first stream and the duration of a file; `None` when ffprobe
-/// cannot read it.
+/// ffprobe's codec of the first stream and the duration of a file (the one stream of each
+/// recorded track); `None` when ffprobe cannot read it.
 fn probe(path: &Path) -> Option<(String, f64)> {
     let out = Command::new("ffprobe")
         .args(["-v", "error", "-show_entries", "stream=codec_name:format=duration", "-of", "json"])
@@ -174,12 +191,12 @@ fn recording_plugin(folder: &Path) -> String {
 }
 
 #[test]
-fn recording_a_two_party_call_gives_playable_opus_files_and_both_sides_hear_of_it() {
+fn recording_a_two_party_video_call_gives_playable_files_and_both_sides_hear_of_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let folder = dir.path().join("recordings");
     let (_server, url) = serve();
-    let bob_config = write_config(dir.path(), "bob", 660, "null", "");
-    let alice_config = write_config(dir.path(), "alice", 440, "null", &recording_plugin(&folder));
+    let bob_config = write_video_config(dir.path(), "bob", 660, "");
+    let alice_config = write_video_config(dir.path(), "alice", 440, &recording_plugin(&folder));
     let bob = join(&url, dir.path(), "bob", &bob_config, None, 8.0);
     std::thread::sleep(Duration::from_millis(300));
     // Recording runs for 3 s, once the link has had time to connect.
@@ -204,11 +221,14 @@ fn recording_a_two_party_call_gives_playable_opus_files_and_both_sides_hear_of_i
 
     let rec = recording_dir(&folder);
     for uid in ["alice", "bob"] {
-        let file = rec.join(format!("{uid}-audio.opus"));
-        let (codec, duration) = probe(&file).unwrap_or_else(|| panic!("ffprobe reads {}", file.display()));
-        assert_eq!(codec, "opus");
-        assert!((duration - 3.0).abs() <= 0.3, "{uid}'s track lasts {duration} s, recorded 3 s");
-        assert!(decodes(&file), "{} decodes", file.display());
+        for (track, expected) in [("audio.opus", "opus"), ("video.webm", "vp8")] {
+            let file = rec.join(format!("{uid}-{track}"));
+            let (codec, duration) =
+                probe(&file).unwrap_or_else(|| panic!("ffprobe reads {}", file.display()));
+            assert_eq!(codec, expected, "{}", file.display());
+            assert!((duration - 3.0).abs() <= 0.3, "{uid}'s {track} lasts {duration} s, recorded 3 s");
+            assert!(decodes(&file), "{} decodes", file.display());
+        }
     }
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(rec.join("manifest.json")).expect("manifest")).expect("json");
@@ -221,8 +241,8 @@ fn a_recording_killed_with_sigkill_leaves_playable_files() {
     let dir = tempfile::tempdir().expect("tempdir");
     let folder = dir.path().join("recordings");
     let (_server, url) = serve();
-    let bob_config = write_config(dir.path(), "bob", 660, "null", "");
-    let alice_config = write_config(dir.path(), "alice", 440, "null", &recording_plugin(&folder));
+    let bob_config = write_video_config(dir.path(), "bob", 660, "");
+    let alice_config = write_video_config(dir.path(), "alice", 440, &recording_plugin(&folder));
     let _bob = join(&url, dir.path(), "bob", &bob_config, None, 10.0);
     std::thread::sleep(Duration::from_millis(300));
     let script = "[[step]]\nat_ms = 1500\naction = \"start_recording\"\n";
@@ -233,17 +253,40 @@ fn a_recording_killed_with_sigkill_leaves_playable_files() {
 
     let rec = recording_dir(&folder);
     for uid in ["alice", "bob"] {
-        let file = rec.join(format!("{uid}-audio.opus"));
-        let (codec, duration) =
-            probe(&file).unwrap_or_else(|| panic!("ffprobe reads {} after SIGKILL", file.display()));
-        assert_eq!(codec, "opus");
-        // Everything up to the last second before the kill is there.
-        assert!(duration >= 1.0, "{uid}'s track after SIGKILL lasts {duration} s");
-        assert!(decodes(&file), "{} decodes after SIGKILL", file.display());
+        for (track, expected) in [("audio.opus", "opus"), ("video.webm", "vp8")] {
+            let file = rec.join(format!("{uid}-{track}"));
+            let (codec, duration) =
+                probe(&file).unwrap_or_else(|| panic!("ffprobe reads {} after SIGKILL", file.display()));
+            assert_eq!(codec, expected, "{}", file.display());
+            // Everything up to the last second before the kill is there.
+            assert!(duration >= 1.0, "{uid}'s {track} after SIGKILL lasts {duration} s");
+            assert!(decodes(&file), "{} decodes after SIGKILL", file.display());
+        }
     }
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(rec.join("manifest.json")).expect("manifest")).expect("json");
     assert_eq!(manifest["complete"], false, "the manifest says the recording was cut short");
+}
+
+#[test]
+fn a_late_joiner_learns_that_the_call_is_being_recorded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let folder = dir.path().join("recordings");
+    let (_server, url) = serve();
+    let alice_config = write_config(dir.path(), "alice", 440, "null", &recording_plugin(&folder));
+    let bob_config = write_config(dir.path(), "bob", 660, "null", "");
+    let script = "[[step]]\nat_ms = 300\naction = \"start_recording\"\n";
+    let alice = join(&url, dir.path(), "alice", &alice_config, Some(script), 4.0);
+    std::thread::sleep(Duration::from_millis(1500));
+    let bob = join(&url, dir.path(), "bob", &bob_config, None, 2.0);
+    assert!(bob.wait().success(), "bob's join exits cleanly");
+    drop(alice);
+
+    let events = events(dir.path(), "bob");
+    let toggles = named(&events, "recording_toggled");
+    assert_eq!(toggles.len(), 1, "bob is told once: {toggles:?}");
+    assert_eq!(toggles[0]["recording_started"], true);
+    assert_eq!(toggles[0]["user"]["uid"], "alice", "and by whom");
 }
 
 #[test]

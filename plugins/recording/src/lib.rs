@@ -1,21 +1,30 @@
 //! `recording`: records the call to real media files, remuxing the encoded frames the
 //! host's media tap hands over (no decoding, no re-encoding).
 //!
-//! Layout on disk, per recording: `<folder>/<session>-<unix ms>/` holding one Ogg/Opus file
-//! per participant audio track (`<uid>-audio.opus`) and `manifest.json` listing the files,
-//! who started and stopped the recording, and where each track starts on the recording's
-//! timeline. One file per track keeps every file a plain, standard Ogg/Opus stream that any
-//! player opens, and needs no mixing (which would mean decoding).
+//! Layout on disk, per recording: `<folder>/<session>-<unix ms>/` holding one file per
+//! participant track: `<uid>-audio.opus` (Ogg/Opus) for audio and `<uid>-video.webm`
+//! (WebM/VP8, see [`video`]) for a camera, and `manifest.json` listing the files, who
+//! started and stopped the recording, and where each track starts on the recording's
+//! timeline. One file per track keeps every file a plain, standard stream that any player
+//! opens, and needs no mixing or interleaving (which would mean decoding, or holding
+//! frames back to keep two tracks' timestamps in order).
 //!
 //! Crash safety: an Ogg page is ended (and written to the file, which is unbuffered) at
-//! least every second of audio, so a host killed with SIGKILL leaves files that play up to
-//! the last second before the kill; the manifest is replaced atomically (write + rename).
+//! least every second of audio, and WebM frames are written as they come with the file's
+//! duration rewritten every second, so a host killed with SIGKILL leaves files that play up
+//! to the last second before the kill; the manifest is replaced atomically (write + rename).
 //!
-//! Timing: each track's timeline follows the tap timestamps; a stretch with no packets
-//! longer than 200 ms (a muted microphone, lost packets) is filled with Opus silence
-//! frames so the file's duration is the recorded wall-clock time.
+//! Timing: each track's timeline follows the tap timestamps; a stretch with no audio
+//! packets longer than 200 ms (a muted microphone, lost packets) is filled with Opus
+//! silence frames so the file's duration is the recorded wall-clock time. A video track
+//! starts at its first keyframe (the host asks every sender for one when a recording
+//! starts); a paused camera leaves a gap in the WebM timeline, which players hold on the
+//! last picture.
 //!
-//! Video frames are not recorded yet: they are counted in the manifest.
+//! H.264 video (the non-default codec) is not recorded: WebM carries VP8. Such frames are
+//! counted in the manifest.
+
+pub mod video;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -30,6 +39,8 @@ use switchboard_core::abi::{codec, media_kind};
 use switchboard_core::model::{CallsException, ErrorCode};
 use switchboard_core::sdk::{Context, MediaFrame, Plugin, PluginError, Settings};
 use switchboard_core::{Capability, Command, Event, EventKind, PluginKind, RtcUser};
+
+use crate::video::{VideoTrackFile, vp8_keyframe_size};
 
 /// Opus always runs at 48 kHz on the granule clock.
 const SAMPLE_RATE: u64 = 48_000;
@@ -98,7 +109,7 @@ fn opus_tags() -> Vec<u8> {
 }
 
 /// A file-name-safe form of a uid or track name.
-fn safe_name(name: &str) -> String {
+pub(crate) fn safe_name(name: &str) -> String {
     let s: String = name
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
@@ -231,9 +242,14 @@ struct Active {
     first_ts_us: Option<u64>,
     /// By (participant, track).
     tracks: BTreeMap<(String, String), Track>,
+    /// By (participant, track).
+    videos: BTreeMap<(String, String), VideoTrackFile>,
     /// Write failures, by file; a failed track stops recording, the others go on.
     failures: BTreeMap<String, String>,
+    /// Video frames in a codec WebM does not carry (H.264).
     video_frames_skipped: u64,
+    /// Video frames that came before their track's first keyframe.
+    video_frames_before_keyframe: u64,
     next_serial: u32,
     /// Manifest entries of the tracks already finished (filled by `finish`).
     finished: Vec<serde_json::Value>,
@@ -242,15 +258,17 @@ struct Active {
 impl Active {
     fn manifest(&self, stopped_by: Option<&str>) -> serde_json::Value {
         serde_json::json!({
-            "format": "one Ogg/Opus file per participant audio track",
+            "format": "one file per participant track: Ogg/Opus audio, WebM/VP8 video",
             "started_by": self.started_by,
             "started_at_unix_ms": self.started_at_unix_ms,
             "stopped_by": stopped_by,
             "complete": stopped_by.is_some(),
-            "tracks": self.tracks.values().map(Track::manifest).collect::<Vec<_>>(),
+            "tracks": self.tracks.values().map(Track::manifest)
+                .chain(self.videos.values().map(VideoTrackFile::manifest))
+                .collect::<Vec<_>>(),
             "failures": self.failures,
-            "video": "not recorded by this version",
-            "video_frames_skipped": self.video_frames_skipped,
+            "video_frames_skipped_h264": self.video_frames_skipped,
+            "video_frames_before_keyframe": self.video_frames_before_keyframe,
         })
     }
 
@@ -263,8 +281,11 @@ impl Active {
     }
 
     fn on_frame(&mut self, frame: &MediaFrame<'_>) {
+        if frame.kind == media_kind::VIDEO {
+            self.on_video(frame);
+            return;
+        }
         if frame.kind != media_kind::AUDIO || frame.codec != codec::OPUS {
-            self.video_frames_skipped += 1;
             return;
         }
         let key = (frame.participant.to_owned(), frame.track.to_owned());
@@ -294,6 +315,41 @@ impl Active {
         }
     }
 
+    fn on_video(&mut self, frame: &MediaFrame<'_>) {
+        if frame.codec != codec::VP8 {
+            self.video_frames_skipped += 1;
+            return;
+        }
+        let key = (frame.participant.to_owned(), frame.track.to_owned());
+        if let Some(track) = self.videos.get_mut(&key) {
+            if let Err(e) = track.push(frame.timestamp_us, frame.data) {
+                let file = track.file.clone();
+                self.videos.remove(&key);
+                self.failures.insert(file, e.to_string());
+            }
+            return;
+        }
+        if self.failures.contains_key(&format!("{}-{}", key.0, key.1)) {
+            return;
+        }
+        if vp8_keyframe_size(frame.data).is_none() {
+            self.video_frames_before_keyframe += 1;
+            return;
+        }
+        let zero = *self.first_ts_us.get_or_insert(frame.timestamp_us);
+        let offset_ms = frame.timestamp_us.saturating_sub(zero) / 1000;
+        self.next_serial += 1;
+        match VideoTrackFile::create(&self.dir, frame, self.next_serial, offset_ms) {
+            Ok(track) => {
+                self.videos.insert(key, track);
+                let _ = self.write_manifest(None);
+            }
+            Err(e) => {
+                self.failures.insert(format!("{}-{}", key.0, key.1), e.to_string());
+            }
+        }
+    }
+
     fn fail(&mut self, key: &(String, String), error: &io::Error) {
         if let Some(track) = self.tracks.remove(key) {
             self.failures.insert(track.file.clone(), error.to_string());
@@ -312,6 +368,15 @@ impl Active {
                     first_error.get_or_insert_with(|| format!("finishing {file}: {e}"));
                     self.failures.insert(file, e.to_string());
                 }
+            }
+            self.finished.push(manifest);
+        }
+        for (_, track) in std::mem::take(&mut self.videos) {
+            let file = track.file.clone();
+            let manifest = track.manifest();
+            if let Err(e) = track.finish() {
+                first_error.get_or_insert_with(|| format!("finishing {file}: {e}"));
+                self.failures.insert(file, e.to_string());
             }
             self.finished.push(manifest);
         }
@@ -371,8 +436,10 @@ impl Recording {
             started_at_unix_ms,
             first_ts_us: None,
             tracks: BTreeMap::new(),
+            videos: BTreeMap::new(),
             failures: BTreeMap::new(),
             video_frames_skipped: 0,
+            video_frames_before_keyframe: 0,
             next_serial: 0,
             finished: Vec::new(),
         };
@@ -399,8 +466,7 @@ impl Plugin for Recording {
     const NAME: &'static str = "Recording";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const KIND: PluginKind = PluginKind::Feature;
-    const DESCRIPTION: &'static str =
-        "Records each participant's audio, remuxed without re-encoding, into Ogg/Opus files plus a manifest.";
+    const DESCRIPTION: &'static str = "Records each participant's audio and video, remuxed without re-encoding, into Ogg/Opus and WebM/VP8 files plus a manifest.";
     const CAPABILITIES: &'static [Capability] = &[Capability::Recording];
     const SUBSCRIPTIONS: &'static [EventKind] = &[EventKind::SessionStarted, EventKind::SessionEnded];
     const WANTS_MEDIA: bool = true;

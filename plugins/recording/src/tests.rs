@@ -146,3 +146,127 @@ fn unknown_settings_are_refused() {
     let e = Harness::<Recording>::with_settings(&serde_json::json!({ "folderr": "x" })).expect_err("refused");
     assert!(e.message.contains("folderr"), "{}", e.message);
 }
+
+/// Real VP8 frames: `seconds` of ffmpeg's test pattern at 30 fps (a keyframe every
+/// second), read back from the IVF file ffmpeg writes.
+fn vp8_frames(dir: &Path, seconds: u32) -> Vec<Vec<u8>> {
+    let ivf = dir.join("pattern.ivf");
+    let status = Process::new("ffmpeg")
+        .args(["-v", "error", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=30", "-t"])
+        .arg(seconds.to_string())
+        .args(["-c:v", "libvpx", "-g", "30", "-y"])
+        .arg(&ivf)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(status.success(), "ffmpeg made the VP8 test pattern");
+    let bytes = std::fs::read(&ivf).expect("ivf");
+    let mut frames = Vec::new();
+    let mut at = 32;
+    while at + 12 <= bytes.len() {
+        let size = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
+        frames.push(bytes[at + 12..at + 12 + size].to_vec());
+        at += 12 + size;
+    }
+    frames
+}
+
+/// Feeds VP8 frames for `uid` at 30 fps from `from_us`.
+fn feed_video(h: &mut Harness<Recording>, uid: &str, from_us: u64, frames: &[Vec<u8>]) {
+    for (i, data) in frames.iter().enumerate() {
+        let frame = MediaFrame {
+            kind: media_kind::VIDEO,
+            codec: codec::VP8,
+            keyframe: video::vp8_keyframe_size(data).is_some(),
+            timestamp_us: from_us + i as u64 * 33_333,
+            participant: uid,
+            track: "video",
+            data,
+        };
+        h.media(&frame).expect("media accepted");
+    }
+}
+
+#[test]
+fn vp8_keyframes_give_their_size_and_interframes_do_not() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let frames = vp8_frames(dir.path(), 1);
+    assert_eq!(video::vp8_keyframe_size(&frames[0]), Some((160, 120)));
+    assert_eq!(video::vp8_keyframe_size(&frames[1]), None);
+    assert_eq!(video::vp8_keyframe_size(&[0; 4]), None);
+}
+
+#[test]
+fn video_is_written_as_webm_from_its_first_keyframe() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let frames = vp8_frames(dir.path(), 3);
+    let folder = dir.path().join("rec");
+    let mut h = harness(&folder);
+    h.command(Command::StartRecording, &alice()).expect("abi").expect("started");
+    feed(&mut h, "alice", 0, 3);
+    // The track joins mid-GOP: the frames before the next keyframe cannot be decoded.
+    feed_video(&mut h, "alice", 0, &frames[20..]);
+    h.command(Command::StopRecording, &alice()).expect("abi").expect("stopped");
+
+    let rec = recording_dir(&folder);
+    let (codec, duration) = probe(&rec.join("alice-video.webm"));
+    assert_eq!(codec, "vp8");
+    // From the keyframe at frame 30 (1 s) to the end (3 s).
+    assert!((duration - 2.0).abs() < 0.1, "video: {duration}");
+    let decoded = Process::new("ffmpeg")
+        .args(["-v", "error", "-xerror", "-i"])
+        .arg(rec.join("alice-video.webm"))
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("ffmpeg runs");
+    assert!(
+        decoded.status.success() && decoded.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&decoded.stderr)
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(rec.join("manifest.json")).expect("manifest")).expect("json");
+    let video = manifest["tracks"].as_array().expect("tracks").iter().find(|t| t["track"] == "video");
+    let video = video.expect("the video track is in the manifest");
+    assert_eq!(video["container"], "webm");
+    assert_eq!(video["frames"], 60);
+    assert_eq!(video["keyframes"], 2);
+    assert_eq!(video["start_offset_ms"], 333, "a third of a second after the audio's first frame");
+    assert_eq!(manifest["video_frames_before_keyframe"], 10);
+}
+
+#[test]
+fn a_webm_being_written_states_its_duration_to_the_last_second() {
+    // What a SIGKILL leaves: libwebm never finalized the file.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let frames = vp8_frames(dir.path(), 4);
+    let folder = dir.path().join("rec");
+    let mut h = harness(&folder);
+    h.command(Command::StartRecording, &alice()).expect("abi").expect("started");
+    feed_video(&mut h, "alice", 0, &frames);
+    let (codec, duration) = probe(&recording_dir(&folder).join("alice-video.webm"));
+    assert_eq!(codec, "vp8");
+    assert!((3.0..=4.1).contains(&duration), "at most the last second is not stated: {duration}");
+}
+
+#[test]
+fn h264_video_is_counted_not_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut h = harness(dir.path());
+    h.command(Command::StartRecording, &alice()).expect("abi").expect("started");
+    let frame = MediaFrame {
+        kind: media_kind::VIDEO,
+        codec: codec::H264,
+        keyframe: true,
+        timestamp_us: 0,
+        participant: "alice",
+        track: "video",
+        data: &[0, 0, 0, 1, 0x65],
+    };
+    h.media(&frame).expect("media accepted");
+    h.command(Command::StopRecording, &alice()).expect("abi").expect("stopped");
+    let rec = recording_dir(dir.path());
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(rec.join("manifest.json")).expect("manifest")).expect("json");
+    assert_eq!(manifest["video_frames_skipped_h264"], 1);
+    assert!(!rec.join("alice-video.webm").exists());
+}
