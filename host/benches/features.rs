@@ -1,8 +1,10 @@
 //! Feature plugin benchmarks (a bench binary printing figures):
-//! 1. CPU cost of recording one participant's audio: the real `recording` plugin behind the
-//!    bus, fed real Opus packets through the media tap at the real rate (50 a second), for
-//!    `SWITCHBOARD_BENCH_SECONDS` (default 10) with recording on, then as long with it off;
-//!    the difference in process CPU time is the cost of recording.
+//! 1. CPU cost of recording one participant's audio and video: the real `recording` plugin
+//!    behind the bus, fed real Opus packets (50 a second) and real VP8 frames of the
+//!    pattern camera (640x480, 30 a second, the session's encoder settings) through the
+//!    media tap at the real rate, for `SWITCHBOARD_BENCH_SECONDS` (default 10) with
+//!    recording on, then as long with it off; the difference in process CPU time is the
+//!    cost of recording.
 //! 2. From `set_audio_mode` to sound on the new device: the `audio-routing` plugin's part
 //!    (the bus command, which lists devices and answers `route_audio_output`) and the
 //!    sink's part (moving playback to the other PipeWire null sink until the tone is heard
@@ -23,6 +25,11 @@ use switchboard_host::bus::{Bus, BusOptions, MediaTapFrame};
 use switchboard_host::loader::{self, PluginSearch, PluginSpec};
 use switchboard_host::media::analysis::rms;
 use switchboard_host::media::{self, AudioFormat, Mixer, OpusEncoder};
+use switchboard_host::video::{self, EncoderSettings, PatternKind, VideoCodec, VideoEncoder};
+
+/// The recorded camera: what a session sends by default.
+const VIDEO_SIZE: (u32, u32) = (640, 480);
+const VIDEO_FPS: u32 = 30;
 
 fn cpu_time() -> Duration {
     let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
@@ -61,25 +68,74 @@ fn packets() -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// Taps `seconds` of one participant's audio at the real rate; returns the CPU time used.
-async fn tap_for(bus: &Bus, packets: &[Vec<u8>], seconds: u64, epoch: Instant) -> Duration {
+/// Two seconds of the moving pattern camera as VP8 frames (a keyframe first), encoded
+/// ahead so the encoder's cost stays out of the measurement.
+fn video_frames() -> Vec<(bool, Vec<u8>)> {
+    let (w, h) = VIDEO_SIZE;
+    let mut encoder =
+        VideoEncoder::new(VideoCodec::Vp8, EncoderSettings::for_size(w, h, VIDEO_FPS)).expect("VP8 encoder");
+    let mut out = Vec::new();
+    for n in 0..u64::from(VIDEO_FPS) * 2 {
+        let frame =
+            video::draw_pattern(PatternKind::Front, w, h, "alice", n, n * 1_000_000 / u64::from(VIDEO_FPS))
+                .expect("pattern");
+        for packet in encoder.encode(&frame, n == 0).expect("encode") {
+            out.push((packet.keyframe, packet.data));
+        }
+    }
+    out
+}
+
+/// Taps `seconds` of one participant's audio (every 20 ms) and video (every 1/30 s) at the
+/// real rate; returns the CPU time used.
+async fn tap_for(
+    bus: &Bus,
+    packets: &[Vec<u8>],
+    frames: &[(bool, Vec<u8>)],
+    seconds: u64,
+    epoch: Instant,
+) -> Duration {
     let start_cpu = cpu_time();
     let start = Instant::now();
-    for i in 0..seconds * 50 {
-        let at = start + AudioFormat::FRAME_DURATION * i as u32;
-        if let Some(wait) = at.checked_duration_since(Instant::now()) {
+    let (mut audio, mut video) = (0u64, 0u64);
+    let end = seconds * 1_000_000;
+    loop {
+        let audio_at = audio * 20_000;
+        let video_at = video * 1_000_000 / u64::from(VIDEO_FPS);
+        let next_us = audio_at.min(video_at);
+        if next_us >= end {
+            break;
+        }
+        if let Some(wait) = (start + Duration::from_micros(next_us)).checked_duration_since(Instant::now()) {
             actix::clock::sleep(wait).await;
         }
-        bus.media(Arc::new(MediaTapFrame {
-            kind: media_kind::AUDIO,
-            codec: codec::OPUS,
-            keyframe: false,
-            timestamp_us: epoch.elapsed().as_micros() as u64,
-            participant: "alice".into(),
-            track: "audio".into(),
-            data: packets[i as usize % packets.len()].clone(),
-        }));
+        let timestamp_us = epoch.elapsed().as_micros() as u64;
+        if audio_at <= video_at {
+            bus.media(Arc::new(MediaTapFrame {
+                kind: media_kind::AUDIO,
+                codec: codec::OPUS,
+                keyframe: false,
+                timestamp_us,
+                participant: "alice".into(),
+                track: "audio".into(),
+                data: packets[audio as usize % packets.len()].clone(),
+            }));
+            audio += 1;
+        } else {
+            let (keyframe, data) = &frames[video as usize % frames.len()];
+            bus.media(Arc::new(MediaTapFrame {
+                kind: media_kind::VIDEO,
+                codec: codec::VP8,
+                keyframe: *keyframe,
+                timestamp_us,
+                participant: "alice".into(),
+                track: "video".into(),
+                data: data.clone(),
+            }));
+            video += 1;
+        }
     }
+
     bus.flush_plugin("recording").await.expect("flush");
     cpu_time() - start_cpu
 }
@@ -92,20 +148,25 @@ async fn recording_cpu(seconds: u64) {
     )
     .expect("bus");
     let packets = packets();
+    let frames = video_frames();
     let mean = packets.iter().map(Vec::len).sum::<usize>() / packets.len();
+    let video_kbps = frames.iter().map(|(_, f)| f.len()).sum::<usize>() * 8 / 1000 / 2;
     let epoch = Instant::now();
     bus.command(Command::StartRecording).await.expect("recording starts");
-    let on = tap_for(&bus, &packets, seconds, epoch).await;
+    let on = tap_for(&bus, &packets, &frames, seconds, epoch).await;
     bus.command(Command::StopRecording).await.expect("recording stops");
-    let off = tap_for(&bus, &packets, seconds, epoch).await;
+    let off = tap_for(&bus, &packets, &frames, seconds, epoch).await;
     let share = |cpu: Duration| cpu.as_secs_f64() / seconds as f64 * 100.0;
+    let (w, h) = VIDEO_SIZE;
+    let per_second = 50 + u64::from(VIDEO_FPS);
     println!(
-        "recording one participant ({mean} B Opus packets, 50/s, {seconds} s): process CPU {:.3}% of a core \
-         with recording, {:.3}% without; recording costs {:.3}% of a core ({:.1} µs per frame)",
+        "recording one participant ({mean} B Opus packets 50/s + VP8 {w}x{h}@{VIDEO_FPS} {video_kbps} kbit/s, \
+         {seconds} s): process CPU {:.3}% of a core with recording, {:.3}% without; recording costs {:.3}% of \
+         a core ({:.1} µs per frame)",
         share(on),
         share(off),
         share(on.saturating_sub(off)),
-        on.saturating_sub(off).as_secs_f64() * 1e6 / (seconds * 50) as f64
+        on.saturating_sub(off).as_secs_f64() * 1e6 / (seconds * per_second) as f64
     );
     bus.shutdown().await;
 }
