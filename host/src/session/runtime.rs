@@ -767,6 +767,7 @@ impl SessionTask {
                 if !events.is_empty() {
                     self.broadcast(StateChange::RecordingChanged { started });
                 }
+                self.tap.set_recording(started);
                 if started {
                     self.video.refresh_keyframes();
                 }

@@ -8,6 +8,7 @@
 //! wants media the tap costs one atomic load per frame.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use switchboard_core::abi::{codec, media_kind};
@@ -31,17 +32,24 @@ pub(crate) struct MediaTap {
     bus: Bus,
     /// Tap timestamps count from here (the session's start).
     epoch: Instant,
+    /// A plugin of this host announced a recording and has not announced its end.
+    recording: Arc<AtomicBool>,
 }
 
 impl MediaTap {
     pub(crate) fn new(bus: Bus, epoch: Instant) -> Self {
-        Self { bus, epoch }
+        Self { bus, epoch, recording: Arc::default() }
     }
 
-    /// Whether a running plugin wants the frames: the encoder keeps encoding for it even
+    /// A plugin of this host announced that its recording started or stopped.
+    pub(crate) fn set_recording(&self, started: bool) {
+        self.recording.store(started, Ordering::Relaxed);
+    }
+
+    /// Whether this host is recording: the encoder keeps encoding for the recorder even
     /// when no link is connected (a participant alone in a recorded call).
-    pub(crate) fn wanted(&self) -> bool {
-        self.bus.wants_media()
+    pub(crate) fn recording(&self) -> bool {
+        self.recording.load(Ordering::Relaxed) && self.bus.wants_media()
     }
 
     /// One encoded Opus frame of `participant`'s audio, timestamped now (arrival for remote

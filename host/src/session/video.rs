@@ -520,7 +520,7 @@ impl EncodeLoop {
     fn run(mut self) {
         while let Some(frame) = self.frames.blocking_recv() {
             let connected = lock(&self.senders).values().any(|link| link.state() == LinkState::Connected);
-            if !connected && !self.tap.wanted() {
+            if !connected && !self.tap.recording() {
                 // Nobody to send to and nothing recording: skip the work, and start with a
                 // keyframe when someone connects.
                 self.keyframes.request();
