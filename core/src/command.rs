@@ -117,6 +117,12 @@ pub enum Command {
     RouteAudioOutput {
         /// The cpal output device name, e.g. `spk_a`.
         device: String,
+        /// The `audio_mode_changed` to raise once playback has moved. When the move fails
+        /// nothing is raised (the `error` event says what failed), so the modes reported
+        /// keep the old one selected: a plugin learns whether its choice took effect from
+        /// the `audio_mode_changed` it gets back.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        announce: Option<Vec<AudioMode>>,
     },
     /// A command this build does not know.
     #[serde(other)]

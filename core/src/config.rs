@@ -217,8 +217,10 @@ pub struct UiConfig {
     /// The id of the plugin that draws the call view.
     pub layout: String,
     /// Which built-in buttons to show and in which order, by id (`mute_audio`,
-    /// `pause_video`, `switch_camera`, `audio_mode`, `switch_to_video`, `record`, `end_call`).
-    /// Absent: the default layout's own order. The `show_*_button` settings still apply.
+    /// `pause_video`, `switch_camera`, `audio_mode`, `switch_to_video`, `record`, `end_call`,
+    /// and `pip` when a pip plugin is loaded). Absent: the default layout's own order (with
+    /// `pip` before `end_call` when a pip plugin is loaded). The `show_*_button` settings
+    /// still apply.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub buttons: Option<Vec<String>>,
     /// Buttons the app adds; pressing one raises `button_pressed` with its id.

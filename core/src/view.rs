@@ -329,9 +329,25 @@ pub mod button_id {
     pub const RECORD: &str = "record";
     /// Leave the call.
     pub const END_CALL: &str = "end_call";
-    /// Every built-in id, in the default order of the button bar.
+    /// Enter or leave picture-in-picture (`enter_pip_mode` / `exit_pip_mode`). Not in
+    /// [`DEFAULT_ORDER`]: PIP needs a plugin providing it, so the bar shows this button only
+    /// when `button_order` lists it (the live UI lists it, before `end_call`, when a pip
+    /// plugin is loaded; see [`with_pip`]). A renderer sends the same press to go back from
+    /// the compact PIP view, which has no button bar.
+    pub const PIP: &str = "pip";
+    /// Every built-in id shown without a pip plugin, in the default order of the button bar.
     pub const DEFAULT_ORDER: &[&str] =
         &[MUTE_AUDIO, PAUSE_VIDEO, SWITCH_CAMERA, AUDIO_MODE, SWITCH_TO_VIDEO, RECORD, END_CALL];
+
+    /// `order` with [`PIP`] added before [`END_CALL`] (or last), unless it is there already.
+    pub fn with_pip(order: &[&str]) -> Vec<String> {
+        let mut ids: Vec<String> = order.iter().map(|&id| id.to_owned()).collect();
+        if !ids.iter().any(|id| id == PIP) {
+            let at = ids.iter().position(|id| id == END_CALL).unwrap_or(ids.len());
+            ids.insert(at, PIP.to_owned());
+        }
+        ids
+    }
 }
 
 fn audio_mode_label(mode: crate::model::AudioModeKind) -> &'static str {
@@ -412,6 +428,8 @@ pub fn button_bar(request: &ViewRequest) -> Vec<Button> {
                 request.recording,
             ),
             button_id::END_CALL if s.show_end_call_button => button(id, "End", "end-call", true, false),
+            // Only listed when a pip plugin provides PIP; in PIP the bar is empty anyway.
+            button_id::PIP => button(id, "PIP", "pip", true, false),
             _ => continue,
         };
         bar.push(b);
@@ -509,6 +527,8 @@ impl CallUiState {
             button_id::RECORD if self.recording => Command::StopRecording,
             button_id::RECORD => Command::StartRecording,
             button_id::END_CALL => Command::EndSession,
+            button_id::PIP if self.pip => Command::ExitPipMode,
+            button_id::PIP => Command::EnterPipMode,
             _ => return None,
         })
     }
@@ -584,5 +604,34 @@ mod tests {
         assert_eq!(ids, ["end_call", "x"]);
         request.pip = true;
         assert!(button_bar(&request).is_empty());
+    }
+
+    #[test]
+    fn the_pip_button_shows_only_when_listed_and_toggles_pip() {
+        let mut request = ViewRequest {
+            width: 100.0,
+            height: 100.0,
+            settings: CallSettings::default(),
+            button_order: None,
+            custom_buttons: Vec::new(),
+            participants: Vec::new(),
+            active_speaker: None,
+            recording: false,
+            pip: false,
+            idle_seconds_left: None,
+            audio_modes: Vec::new(),
+            audio_only: false,
+        };
+        let ids = |r: &ViewRequest| button_bar(r).into_iter().map(|b| b.id).collect::<Vec<_>>();
+        assert!(!ids(&request).iter().any(|id| id == button_id::PIP), "not in the default order");
+        request.button_order = Some(button_id::with_pip(button_id::DEFAULT_ORDER));
+        let bar = ids(&request);
+        assert_eq!(&bar[bar.len() - 2..], ["pip", "end_call"]);
+        assert_eq!(button_id::with_pip(&["pip", "mute_audio"]), ["pip", "mute_audio"], "already listed");
+
+        let mut state = CallUiState::default();
+        assert_eq!(state.command_for_button(button_id::PIP), Some(Command::EnterPipMode));
+        state.apply_event(&crate::event::Event::PipModeChanged { active: true });
+        assert_eq!(state.command_for_button(button_id::PIP), Some(Command::ExitPipMode));
     }
 }

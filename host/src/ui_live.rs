@@ -13,13 +13,20 @@
 //! docs/architecture-ui.md): a button press is published as the `button_pressed` event
 //! (the layout turns built-in ids into commands; every other plugin and listener sees
 //! custom ones), while tile clicks, drags and resizes go to the layout as [`UiInput`].
+//!
+//! Picture-in-picture: when a plugin provides PIP, the button bar gets the built-in `pip`
+//! button (before `end_call`, or wherever `[ui] buttons` lists it); its press goes out as
+//! `button_pressed` like any other, the layout turns it into `enter_pip_mode`, the pip
+//! plugin announces it, and from `pip_mode_changed` on the layout is asked for a compact
+//! [`PIP_SIZE`] view (the active speaker's tile, no buttons), which the page draws as a
+//! small floating window. The page sends the same press to come back.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use switchboard_core::view::{CallUiState, ParticipantView, UiInput, View, ViewRequest};
-use switchboard_core::{Config, Event, RtcUser};
+use switchboard_core::view::{CallUiState, ParticipantView, UiInput, View, ViewRequest, button_id};
+use switchboard_core::{Capability, Config, Event, RtcUser};
 use tokio::sync::{mpsc, watch};
 
 use crate::bus::Bus;
@@ -29,6 +36,9 @@ use crate::web::{CallInfo, VideoFrame, WebError, WebUiHandle};
 
 /// The window size laid out until a page reports its own.
 pub const DEFAULT_SIZE: (f32, f32) = (1280.0, 720.0);
+
+/// The size of the compact picture-in-picture view (16:9), or the page's own when smaller.
+pub const PIP_SIZE: (f32, f32) = (320.0, 180.0);
 
 /// The live state of a call as the UI sees it, from the local participant's side.
 #[derive(Debug, Clone)]
@@ -46,6 +56,8 @@ pub struct LiveCallState {
     /// drawn as an avatar, since there is nothing to show in a video tile.
     video_flowing: BTreeSet<String>,
     pip: bool,
+    /// A loaded plugin provides PIP, so the button bar offers it.
+    pip_available: bool,
     idle_until: Option<Instant>,
     ended: Option<String>,
     width: f32,
@@ -65,6 +77,7 @@ impl LiveCallState {
             video_paused: BTreeSet::new(),
             video_flowing: BTreeSet::new(),
             pip: false,
+            pip_available: false,
             idle_until: None,
             ended: None,
             width: DEFAULT_SIZE.0,
@@ -143,6 +156,24 @@ impl LiveCallState {
         changed
     }
 
+    /// Whether a loaded plugin provides PIP: only then does the button bar get the `pip`
+    /// button (a button that could only fail would be a trap).
+    pub fn set_pip_available(&mut self, available: bool) {
+        self.pip_available = available;
+    }
+
+    /// The button order for the layout: `[ui] buttons` as configured, or the layout's own
+    /// order; with `pip` added before `end_call` to the layout's own order when PIP is
+    /// available, and taken out of either when it is not.
+    fn button_order(&self) -> Option<Vec<String>> {
+        match (&self.config.ui.buttons, self.pip_available) {
+            (Some(order), true) => Some(order.clone()),
+            (Some(order), false) => Some(order.iter().filter(|id| *id != button_id::PIP).cloned().collect()),
+            (None, true) => Some(button_id::with_pip(button_id::DEFAULT_ORDER)),
+            (None, false) => None,
+        }
+    }
+
     /// True while the idle countdown runs (the view then changes every second).
     pub fn counting_down(&self) -> bool {
         self.idle_until.is_some()
@@ -174,11 +205,17 @@ impl LiveCallState {
             let left = until.saturating_duration_since(now);
             u32::try_from(left.as_millis().div_ceil(1000)).unwrap_or(u32::MAX)
         });
+        // In PIP the layout fills a compact window, which the page floats over its own.
+        let (width, height) = if self.pip {
+            (PIP_SIZE.0.min(self.width), PIP_SIZE.1.min(self.height))
+        } else {
+            (self.width, self.height)
+        };
         ViewRequest {
-            width: self.width,
-            height: self.height,
+            width,
+            height,
             settings: self.config.call.clone(),
-            button_order: self.config.ui.buttons.clone(),
+            button_order: self.button_order(),
             custom_buttons: self.config.ui.custom_buttons.clone(),
             participants,
             active_speaker: self.ui.active_speaker.clone(),
@@ -332,16 +369,16 @@ impl LiveUi {
     pub fn new(config: Config, bus: Bus, web: WebUiHandle, inputs: mpsc::Receiver<UiInput>) -> Self {
         let (tx, updates) = mpsc::unbounded_channel();
         let video = LiveVideo { web: web.clone(), tx: tx.clone(), flowing: Default::default() };
-        Self {
-            state: LiveCallState::new(config),
-            bus,
-            web,
-            inputs,
-            updates,
-            feed: LiveFeed { tx },
-            video,
-            last: None,
+        let pip_available = bus.provider(Capability::Pip).is_some();
+        let listed = config.ui.buttons.as_ref().is_some_and(|ids| ids.iter().any(|id| id == button_id::PIP));
+        if listed && !pip_available {
+            tracing::warn!(
+                "`[ui] buttons` lists `pip`, but no loaded plugin provides PIP: the button is not shown"
+            );
         }
+        let mut state = LiveCallState::new(config);
+        state.set_pip_available(pip_available);
+        Self { state, bus, web, inputs, updates, feed: LiveFeed { tx }, video, last: None }
     }
 
     /// Where call events go (register it as a bus listener before the session starts, so
@@ -495,8 +532,24 @@ mod tests {
         let now = Instant::now();
         let mut state = LiveCallState::new(Config::default());
         joined(&mut state, now);
+        let ids = |state: &LiveCallState| state.request(now).button_order;
+        assert_eq!(ids(&state), None, "no pip plugin: the layout's own order");
+        state.set_pip_available(true);
+        let order = ids(&state).expect("an order with pip");
+        assert_eq!(&order[order.len() - 2..], ["pip", "end_call"]);
         state.apply(&Event::PipModeChanged { active: true }, now);
-        assert!(state.request(now).pip);
+        let request = state.request(now);
+        assert!(request.pip);
+        assert_eq!((request.width, request.height), PIP_SIZE, "a compact view");
+        state.set_size(200.0, 100.0);
+        assert_eq!(
+            (state.request(now).width, state.request(now).height),
+            (200.0, 100.0),
+            "never larger than the page"
+        );
+        state.apply(&Event::PipModeChanged { active: false }, now);
+        assert_eq!((state.request(now).width, state.request(now).height), (200.0, 100.0));
+        state.set_size(DEFAULT_SIZE.0, DEFAULT_SIZE.1);
         state.apply(&Event::IdleTimeoutWarning { seconds_left: 60 }, now);
         assert!(state.counting_down());
         assert_eq!(state.request(now).idle_seconds_left, Some(60));
@@ -505,6 +558,17 @@ mod tests {
         assert_eq!(state.request(now).idle_seconds_left, None, "someone joined: no prompt");
         state.apply(&Event::SessionEnded { reason: "end_session".into() }, now);
         assert_eq!(state.call_info().status, "call over (end_session)");
+    }
+
+    #[test]
+    fn a_configured_order_keeps_pip_only_when_a_plugin_provides_it() {
+        let mut config = Config::default();
+        config.ui.buttons = Some(vec!["pip".into(), "end_call".into()]);
+        let now = Instant::now();
+        let mut state = LiveCallState::new(config);
+        assert_eq!(state.request(now).button_order, Some(vec!["end_call".to_owned()]));
+        state.set_pip_available(true);
+        assert_eq!(state.request(now).button_order, Some(vec!["pip".to_owned(), "end_call".to_owned()]));
     }
 
     #[test]

@@ -789,7 +789,9 @@ impl SessionTask {
                 self.bus.publish(Event::PipModeChanged { active });
                 Ok(())
             }
-            Command::RouteAudioOutput { device } => tap::route_audio_output(self.sink.as_mut(), device),
+            Command::RouteAudioOutput { device, announce } => {
+                tap::route_audio_output(self.sink.as_mut(), &self.bus, device, announce)
+            }
             other => Err(CallsException::new(
                 ErrorCode::InvalidArgument,
                 format!("`{}` is not an action the host carries out", other.name()),

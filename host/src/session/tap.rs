@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use switchboard_core::abi::{codec, media_kind};
 use switchboard_core::config::AudioOutput;
-use switchboard_core::model::{CallsException, ErrorCode};
+use switchboard_core::model::{AudioMode, CallsException, ErrorCode};
 use switchboard_core::settings::CallSettings;
 use switchboard_core::{Command, Event};
 
@@ -87,10 +87,17 @@ impl MediaTap {
     }
 }
 
-/// `route_audio_output`: moves playback to the cpal output `device`, mid-call. The new
-/// device is opened before the old one is closed, so a device that cannot be opened is an
-/// error naming it and the call keeps playing where it was.
-pub(crate) fn route_audio_output(sink: Option<&mut AudioSink>, device: String) -> Result<(), CallsException> {
+/// `route_audio_output`: moves playback to the cpal output `device`, mid-call, then raises
+/// the `audio_mode_changed` the plugin asked for (`announce`). The new device is opened
+/// before the old one is closed, so a device that cannot be opened is an error naming it,
+/// the call keeps playing where it was, and nothing is announced: the modes last reported
+/// (the old one selected) stay true.
+pub(crate) fn route_audio_output(
+    sink: Option<&mut AudioSink>,
+    bus: &Bus,
+    device: String,
+    announce: Option<Vec<AudioMode>>,
+) -> Result<(), CallsException> {
     let Some(sink) = sink else {
         return Err(CallsException::new(
             ErrorCode::DeviceMissing,
@@ -98,9 +105,16 @@ pub(crate) fn route_audio_output(sink: Option<&mut AudioSink>, device: String) -
         ));
     };
     let started = Instant::now();
-    sink.set_output(&AudioOutput::Device(device.clone()))
-        .map_err(|e| CallsException::new(e.code(), format!("routing audio to `{device}`: {e}")))?;
+    sink.set_output(&AudioOutput::Device(device.clone())).map_err(|e| {
+        CallsException::new(
+            e.code(),
+            format!("moving playback to `{device}` failed, playback stays on `{}`: {e}", sink.output()),
+        )
+    })?;
     tracing::info!(device, took = ?started.elapsed(), "audio output moved");
+    if let Some(modes) = announce {
+        bus.publish(Event::AudioModeChanged { modes });
+    }
     Ok(())
 }
 

@@ -116,6 +116,19 @@ fn write_call_config(
 
 /// `switchboard join` as `uid`, writing its events to `<dir>/<uid>.events`.
 fn join(server: &str, dir: &Path, uid: &str, config: &Path, script: Option<&str>, seconds: f64) -> Proc {
+    let mut cmd = join_command(server, dir, uid, config, script, seconds);
+    Proc(Some(cmd.spawn().expect("spawns switchboard join")))
+}
+
+/// The command [`join`] runs, for a test that changes its environment first.
+fn join_command(
+    server: &str,
+    dir: &Path,
+    uid: &str,
+    config: &Path,
+    script: Option<&str>,
+    seconds: f64,
+) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.args(["join", "--server", server, "--api-key", API_KEY, "--user", uid, "--session", "features"])
         .arg("--config")
@@ -129,7 +142,7 @@ fn join(server: &str, dir: &Path, uid: &str, config: &Path, script: Option<&str>
         std::fs::write(&path, script).expect("writes script");
         cmd.arg("--script").arg(path);
     }
-    Proc(Some(cmd.spawn().expect("spawns switchboard join")))
+    cmd
 }
 
 /// The event lines a participant wrote.
@@ -478,4 +491,95 @@ fn audio_routing_plays_on_the_selected_sink_moves_on_set_audio_mode_and_follows_
     .expect("audio_mode_changed without BLUETOOTH once spk_bt is gone");
     let errors = named(&events(dir.path(), "alice"), "error").into_iter().cloned().collect::<Vec<_>>();
     assert!(errors.is_empty(), "alice's errors: {errors:?}");
+}
+
+/// Issue 6 (audio routing): when playback cannot move to the new device, the call keeps
+/// playing on the old one, an `error` event names the device that failed, and
+/// `audio_mode_changed` keeps the old mode selected (it never reports the new one).
+#[test]
+fn a_move_that_fails_keeps_playing_on_the_old_device_and_the_old_mode_selected() {
+    use switchboard_core::config::AudioInput;
+    use switchboard_host::media::analysis::tone_ratio;
+
+    let _pw = super::media::require_pipewire();
+    remove_sink("spk_bt");
+    pipewire_up(&["spk_a", "spk_b"]);
+    let mut mon_a = switchboard_host::media::start_source(&AudioInput::Device("spk_a_monitor".into()))
+        .expect("monitor of spk_a");
+    let mut mon_b = switchboard_host::media::start_source(&AudioInput::Device("spk_b_monitor".into()))
+        .expect("monitor of spk_b");
+
+    // A device ALSA lists but cannot open: a LADSPA PCM whose plugin does not exist (a PCM
+    // on a missing sound card would not even be listed). Only alice sees it: her HOME holds
+    // the shared ~/.asoundrc plus that PCM.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).expect("creates a home");
+    let real = std::env::var_os("HOME").map(PathBuf::from).expect("HOME is set");
+    let mut asoundrc =
+        std::fs::read_to_string(real.join(".asoundrc")).expect("pipewire-up wrote ~/.asoundrc");
+    asoundrc.push_str(
+        "pcm.spk_broken { type ladspa; slave.pcm \"null\"; path \"/nonexistent\"; \
+         plugins [ { label no_such_plugin } ]; hint { show on; description \"cannot be opened\" } }\n",
+    );
+    std::fs::write(home.join(".asoundrc"), asoundrc).expect("writes .asoundrc");
+
+    let (_server, url) = serve();
+    let bob_config = write_config(dir.path(), "bob", 440, "null", "");
+    let routing = format!(
+        "[[plugin]]\npath = \"{}\"\n[plugin.settings]\ndefault_audio_mode = \"SPEAKER\"\n\
+         [[plugin.settings.rule]]\npattern = \"spk_a\"\nmode = \"SPEAKER\"\n\
+         [[plugin.settings.rule]]\npattern = \"spk_broken\"\nmode = \"HEADPHONES\"\n",
+        plugin("audio_routing").display()
+    );
+    let alice_config = write_config(dir.path(), "alice", 880, "null", &routing);
+    let _bob = join(&url, dir.path(), "bob", &bob_config, None, 40.0);
+    std::thread::sleep(Duration::from_millis(300));
+    let script = "[[step]]\nat_ms = 5000\naction = \"set_audio_mode\"\nmode = \"HEADPHONES\"\n";
+    let mut alice = join_command(&url, dir.path(), "alice", &alice_config, Some(script), 40.0);
+    alice.env("HOME", &home);
+    let _alice = Proc(Some(alice.spawn().expect("spawns alice")));
+
+    wait_for_modes(dir.path(), "alice", 0, Duration::from_secs(10), |m| {
+        selected(m, "SPEAKER") && available(m, "HEADPHONES")
+    })
+    .expect("audio_mode_changed with SPEAKER selected and HEADPHONES (spk_broken) available");
+
+    // The move fails: an error that says which device and where playback stays.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let failed = loop {
+        let all = events(dir.path(), "alice");
+        if let Some(i) = all.iter().position(|e| e["event"] == "error") {
+            break (i, all[i].clone());
+        }
+        assert!(std::time::Instant::now() < deadline, "no error event after the failed move: {all:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let message = failed.1["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("moving playback to `spk_broken` failed")
+            && message.contains("stays on `device:spk_a`"),
+        "{message}"
+    );
+    // The plugin stops waiting for the move and reports the modes as they are.
+    wait_for_modes(dir.path(), "alice", failed.0 + 1, Duration::from_secs(10), |m| {
+        selected(m, "SPEAKER") && !selected(m, "HEADPHONES")
+    })
+    .expect("audio_mode_changed with SPEAKER still selected after the failed move");
+    let all = events(dir.path(), "alice");
+    for e in named(&all, "audio_mode_changed") {
+        let headphones = e["modes"]
+            .as_array()
+            .is_some_and(|m| m.iter().any(|m| m["mode"] == "HEADPHONES" && m["is_selected"] == true));
+        assert!(!headphones, "HEADPHONES was never playing: {e}");
+    }
+
+    // Bob is still heard, on spk_a.
+    let (a, _) = listen(&mut mon_a, &mut mon_b);
+    assert!(
+        tone_ratio(&a, 440.0) > super::media::LIVE_TONE,
+        "the call still plays on spk_a: {}",
+        tone_ratio(&a, 440.0)
+    );
+    assert_eq!(named(&all, "error").len(), 1, "one error for one failed move: {:?}", named(&all, "error"));
 }

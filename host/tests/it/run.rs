@@ -262,6 +262,140 @@ async fn a_live_three_party_call_in_the_page_mutes_and_ends() {
     chromium.close().await;
 }
 
+#[derive(Debug, serde::Deserialize, PartialEq)]
+struct StageBox {
+    mode: String,
+    x: f64,
+    y: f64,
+    w: f64,
+    h: f64,
+}
+
+async fn count(page: &Page, selector: &str) -> usize {
+    eval_json(page, &format!("document.querySelectorAll('{selector}').length")).await
+}
+
+async fn stage_box(page: &Page) -> StageBox {
+    eval_json(
+        page,
+        "(() => { const s = document.getElementById('stage'); const r = s.getBoundingClientRect(); \
+           return {mode: s.dataset.mode, x: r.x, y: r.y, w: r.width, h: r.height}; })()",
+    )
+    .await
+}
+
+/// Issue 6 (PIP): with the pip plugin loaded, the live page has a PIP button; pressing it
+/// goes through the bus (`button_pressed`, the layout's `enter_pip_mode`, the plugin's
+/// announcement) and the page turns into a small floating window with the active speaker's
+/// tile alone and no buttons; its restore control brings the full call view back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_page_enters_and_leaves_pip_through_the_bus() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut children = Children::default();
+    let serve = children
+        .spawn("serve", switchboard().args(["serve", "--listen", "127.0.0.1:0"]).stdout(Stdio::piped()));
+    let line = first_line(serve);
+    let server = line.rsplit(' ').next().expect("an address").to_owned();
+
+    let (mut bob, bob_events) = join(dir.path(), &server, "bob", 440, "");
+    children.spawn("bob", &mut bob);
+    wait_for_line(&bob_events, "session_started", |l| is_event(l, "session_started")).await;
+
+    let config = write_config(dir.path(), "alice", 660, "");
+    // Plugins loaded by path: the layout too (`run` adds it by name only when no plugin is
+    // loaded by path, since one of those may be the layout).
+    let mut text = std::fs::read_to_string(&config).expect("reads the config");
+    for lib in ["layout_default", "pip"] {
+        let path = crate::features::plugin(lib);
+        text.push_str(&format!("\n[[plugin]]\npath = \"{}\"\n", path.display()));
+    }
+    std::fs::write(&config, text).expect("writes the config");
+    let run_events = dir.path().join("alice.events.jsonl");
+    let run = children.spawn(
+        "run",
+        switchboard()
+            .args(["run", "--server", &server, "--user", "alice", "--session", "standup"])
+            .args(["--listen", "127.0.0.1:0"])
+            .arg("--config")
+            .arg(&config)
+            .arg("--events")
+            .arg(&run_events)
+            .stdout(Stdio::piped()),
+    );
+    let line = first_line(run);
+    let url = line.strip_prefix("ui on ").unwrap_or_else(|| panic!("the address line: {line}")).to_owned();
+
+    let chromium = Chromium::launch(1280, 720).await;
+    let page = chromium.open(&url).await;
+    wait_until(&page, "document.querySelectorAll('.tile').length === 2", "the page shows two tiles").await;
+    wait_until(&page, "document.querySelector('[data-testid=\"button-pip\"]')", "the PIP button").await;
+    let ids: Vec<String> =
+        eval_json(&page, "[...document.querySelectorAll('#button-bar button')].map(b => b.dataset.id)").await;
+    assert_eq!(
+        ids.iter().rev().take(2).collect::<Vec<_>>(),
+        ["end_call", "pip"],
+        "pip comes before end: {ids:?}"
+    );
+    let full = stage_box(&page).await;
+    assert_eq!(full.mode, "call");
+
+    click(&page, "button-pip").await;
+    wait_for_line(&run_events, "pip_mode_changed entering", |l| {
+        is_event(l, "pip_mode_changed") && l["active"] == true
+    })
+    .await;
+    wait_until(
+        &page,
+        "document.getElementById('stage').dataset.mode === 'pip' && \
+         document.querySelectorAll('.tile').length === 1",
+        "the PIP view",
+    )
+    .await;
+    assert_eq!(count(&page, ".tile").await, 1, "only the active speaker's tile");
+    assert_eq!(count(&page, "#button-bar").await, 0, "no button bar in PIP");
+    assert_eq!(count(&page, "button[data-testid^=\"button-\"]").await, 0, "no buttons in PIP");
+    // A small window floating in the bottom-right corner, unscaled.
+    let small = stage_box(&page).await;
+    assert!(
+        (small.w - 320.0).abs() < 1.0 && (small.h - 180.0).abs() < 1.0,
+        "the PIP window's size: {small:?}"
+    );
+    assert!(
+        (small.x + small.w - (1280.0 - 16.0)).abs() < 1.0 && (small.y + small.h - (720.0 - 16.0)).abs() < 1.0,
+        "the PIP window sits in the bottom-right corner: {small:?}"
+    );
+    let tile: StageBox = eval_json(
+        &page,
+        "(() => { const t = document.querySelector('.tile'); const r = t.getBoundingClientRect(); \
+           return {mode: t.dataset.uid, x: r.x, y: r.y, w: r.width, h: r.height}; })()",
+    )
+    .await;
+    assert!((tile.w - small.w).abs() < 1.0 && (tile.h - small.h).abs() < 1.0, "the tile fills it: {tile:?}");
+    let shot = artifact("run-pip.png");
+    page.save_screenshot(ScreenshotParams::builder().format(CaptureScreenshotFormat::Png).build(), &shot)
+        .await
+        .unwrap_or_else(|e| panic!("saving {}: {e}", shot.display()));
+    println!("screenshot: {}", shot.display());
+
+    click(&page, "pip-restore").await;
+    wait_for_line(&run_events, "pip_mode_changed leaving", |l| {
+        is_event(l, "pip_mode_changed") && l["active"] == false
+    })
+    .await;
+    wait_until(
+        &page,
+        "document.getElementById('stage').dataset.mode === 'call' && \
+         document.querySelectorAll('.tile').length === 2 && \
+         document.querySelector('[data-testid=\"button-pip\"]')",
+        "the full call view back",
+    )
+    .await;
+    assert_eq!(stage_box(&page).await, full, "the full view fills the window again");
+    let errors: Vec<Value> = json_lines(&run_events).into_iter().filter(|l| is_event(l, "error")).collect();
+    assert!(errors.is_empty(), "errors: {errors:?}");
+    chromium.close().await;
+}
+
 /// `run` alone in a call: SIGTERM ends the session (`session_ended` in its events file) and
 /// the process exits 0; the page's address line comes first on stdout.
 #[tokio::test]

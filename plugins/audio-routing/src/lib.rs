@@ -5,6 +5,13 @@
 //! the SDK's tick), and on `set_audio_mode` asks the host to move playback to that mode's
 //! device (`route_audio_output`), mid-call.
 //!
+//! A mode counts as selected only once the host has moved playback: the plugin hands the
+//! modes to report along with `route_audio_output` (`announce`), the host raises that
+//! `audio_mode_changed` only when the move worked, and the plugin takes its selection from
+//! the `audio_mode_changed` it gets back. When the move fails (the device cannot be
+//! opened), the call keeps playing on the old device, the host's `error` event says what
+//! failed, and every later `audio_mode_changed` still has the old mode selected.
+//!
 //! Settings (`[plugin.settings]`):
 //! ```toml
 //! default_audio_mode = "SPEAKER"       # optional: the mode to start in when available
@@ -82,6 +89,7 @@ pub struct Router {
     default_mode: Option<AudioModeKind>,
     /// Each available mode and the device that plays it.
     devices: BTreeMap<AudioModeKind, String>,
+    /// The mode playing now, as the host last confirmed it (see [`Router::confirm`]).
     selected: Option<AudioModeKind>,
 }
 
@@ -112,13 +120,11 @@ impl Router {
             .or_else(|| AudioModeKind::ALL.into_iter().find(|m| self.devices.contains_key(m)))
     }
 
-    /// Selects `mode`; returns its device, or an error naming the available modes.
-    pub fn select(&mut self, mode: AudioModeKind) -> Result<String, CallsException> {
+    /// The device that plays `mode`, or an error naming the available modes. Selects
+    /// nothing: the selection changes when the host confirms the move ([`Router::confirm`]).
+    pub fn device_for(&self, mode: AudioModeKind) -> Result<String, CallsException> {
         match self.devices.get(&mode) {
-            Some(device) => {
-                self.selected = Some(mode);
-                Ok(device.clone())
-            }
+            Some(device) => Ok(device.clone()),
             None => Err(CallsException::new(
                 ErrorCode::InvalidArgument,
                 format!("audio mode {mode} is not available; available: {}", self.available_names()),
@@ -131,13 +137,25 @@ impl Router {
         self.selected.filter(|m| self.devices.contains_key(m))
     }
 
-    /// What `audio_mode_changed` carries: the available modes in the seed's order.
+    /// What `audio_mode_changed` carries: the available modes in the seed's order, the
+    /// playing one selected.
     pub fn modes(&self) -> Vec<AudioMode> {
+        self.modes_with(self.selected)
+    }
+
+    /// The available modes with `selected` selected: what to report once playback has moved.
+    pub fn modes_with(&self, selected: Option<AudioModeKind>) -> Vec<AudioMode> {
         AudioModeKind::ALL
             .into_iter()
             .filter(|m| self.devices.contains_key(m))
-            .map(|mode| AudioMode { mode, is_selected: self.selected == Some(mode) })
+            .map(|mode| AudioMode { mode, is_selected: selected == Some(mode) })
             .collect()
+    }
+
+    /// Takes the selection from an `audio_mode_changed` the host raised (so only a move
+    /// that worked changes it).
+    pub fn confirm(&mut self, modes: &[AudioMode]) {
+        self.selected = modes.iter().find(|m| m.is_selected).map(|m| m.mode);
     }
 
     fn available_names(&self) -> String {
@@ -165,29 +183,67 @@ fn output_device_names() -> Vec<String> {
     }
 }
 
+/// Ticks a move may take before the plugin stops waiting for the host's confirmation (a
+/// failed move is never confirmed; the host's `error` event has said why).
+const PENDING_TICKS: u32 = 3;
+
 /// The plugin.
 #[derive(Debug, Default)]
 pub struct AudioRouting {
     router: Router,
     /// Between `session_started` and `session_ended`: only then is there a sink to move.
     in_session: bool,
+    /// Ticks left to wait for the host to confirm the last `route_audio_output`.
+    pending: Option<u32>,
+    /// The fallback move failed: not retried until the devices change, so a device that
+    /// cannot be opened gives one `error`, not one a second.
+    fallback_failed: bool,
 }
 
 impl AudioRouting {
-    /// Re-lists the devices; when the modes changed (or `force`), reports them, and when
-    /// the selected mode is gone (or none was chosen yet), moves to the fallback.
+    /// Asks the host to play `mode`, reporting it selected once playback has moved.
+    fn route(&mut self, mode: AudioModeKind, ctx: &mut Context) -> Result<(), CallsException> {
+        let device = self.router.device_for(mode)?;
+        let announce = Some(self.router.modes_with(Some(mode)));
+        ctx.send(Command::RouteAudioOutput { device, announce });
+        self.pending = Some(PENDING_TICKS);
+        Ok(())
+    }
+
+    /// Re-lists the devices; when the selected mode is gone (or none plays yet), moves to
+    /// the fallback (reported when the host confirms it); otherwise, when the modes
+    /// changed (or `force`), reports them.
     fn refresh(&mut self, force: bool, ctx: &mut Context) {
         let changed = self.router.update(&output_device_names());
-        let mut moved = false;
-        if self.router.selected().is_none()
-            && let Some(mode) = self.router.fallback()
-            && let Ok(device) = self.router.select(mode)
-        {
-            ctx.send(Command::RouteAudioOutput { device });
-            moved = true;
+        if changed {
+            self.fallback_failed = false;
         }
-        if changed || moved || force {
+        if self.pending.is_none()
+            && !self.fallback_failed
+            && self.router.selected().is_none()
+            && let Some(mode) = self.router.fallback()
+            && self.route(mode, ctx).is_ok()
+        {
+            return;
+        }
+        if changed || force {
             ctx.send(Command::AnnounceAudioModes { modes: self.router.modes() });
+        }
+    }
+
+    /// One tick of waiting for a move. A move never confirmed failed: the modes are
+    /// reported as they are (the old selection), once.
+    fn wait_for_move(&mut self, ctx: &mut Context) {
+        match self.pending {
+            Some(0) => {
+                self.pending = None;
+                if self.router.selected().is_none() {
+                    self.fallback_failed = true;
+                }
+                ctx.send(Command::AnnounceAudioModes { modes: self.router.modes() });
+            }
+            Some(n) => self.pending = Some(n - 1),
+            None => {}
         }
     }
 }
@@ -199,7 +255,8 @@ impl Plugin for AudioRouting {
     const KIND: PluginKind = PluginKind::Feature;
     const DESCRIPTION: &'static str = "Maps output devices to SPEAKER/EARPIECE/BLUETOOTH/HEADPHONES by name rules and moves playback on set_audio_mode.";
     const CAPABILITIES: &'static [Capability] = &[Capability::AudioRouting];
-    const SUBSCRIPTIONS: &'static [EventKind] = &[EventKind::SessionStarted, EventKind::SessionEnded];
+    const SUBSCRIPTIONS: &'static [EventKind] =
+        &[EventKind::SessionStarted, EventKind::SessionEnded, EventKind::AudioModeChanged];
     const TICK_MS: u32 = 1000;
 
     fn configure(&mut self, settings: &Settings) -> Result<(), PluginError> {
@@ -220,13 +277,23 @@ impl Plugin for AudioRouting {
                 self.in_session = true;
                 self.refresh(true, ctx);
             }
-            Event::SessionEnded { .. } => self.in_session = false,
+            Event::SessionEnded { .. } => {
+                self.in_session = false;
+                self.pending = None;
+            }
+            // Raised by the host once a move worked (or from this plugin's report): the
+            // selection is what really plays.
+            Event::AudioModeChanged { modes } => {
+                self.router.confirm(modes);
+                self.pending = None;
+            }
             _ => {}
         }
     }
 
     fn on_tick(&mut self, ctx: &mut Context) {
         if self.in_session {
+            self.wait_for_move(ctx);
             self.refresh(false, ctx);
         }
     }
@@ -245,10 +312,9 @@ impl Plugin for AudioRouting {
         };
         // A fresh list: the device may have appeared since the last tick.
         self.router.update(&output_device_names());
-        let device = self.router.select(*mode)?;
-        ctx.send(Command::RouteAudioOutput { device });
-        ctx.send(Command::AnnounceAudioModes { modes: self.router.modes() });
-        Ok(())
+        // Reported by the host once playback has moved; a failed move is the host's
+        // `error`, and the old mode stays selected.
+        self.route(*mode, ctx)
     }
 }
 
@@ -287,8 +353,8 @@ mod tests {
         assert!(r.update(&names(&["default", "spk_a_monitor", "spk_b", "spk_a"])));
         assert!(!r.update(&names(&["default", "spk_a_monitor", "spk_b", "spk_a"])), "no change");
         assert_eq!(r.fallback(), Some(AudioModeKind::Speaker), "seed order without a default");
-        assert_eq!(r.select(AudioModeKind::Headphones).expect("available"), "spk_b");
-        let modes = r.modes();
+        assert_eq!(r.device_for(AudioModeKind::Headphones).expect("available"), "spk_b");
+        let modes = r.modes_with(Some(AudioModeKind::Headphones));
         assert_eq!(
             modes,
             vec![
@@ -299,10 +365,25 @@ mod tests {
     }
 
     #[test]
+    fn only_a_confirmed_move_changes_the_selection() {
+        let mut r = Router::new(rules(), None);
+        r.update(&names(&["spk_a", "spk_b"]));
+        r.confirm(&r.modes_with(Some(AudioModeKind::Speaker)));
+        assert_eq!(r.selected(), Some(AudioModeKind::Speaker));
+        // Asking for HEADPHONES names its device but selects nothing until the host's
+        // `audio_mode_changed` comes back; a failed move never brings one.
+        r.device_for(AudioModeKind::Headphones).expect("available");
+        assert_eq!(r.selected(), Some(AudioModeKind::Speaker));
+        assert!(r.modes().iter().any(|m| m.mode == AudioModeKind::Speaker && m.is_selected));
+        r.confirm(&r.modes_with(Some(AudioModeKind::Headphones)));
+        assert_eq!(r.selected(), Some(AudioModeKind::Headphones));
+    }
+
+    #[test]
     fn an_unavailable_mode_is_an_error_naming_the_available_ones() {
         let mut r = Router::new(rules(), None);
         r.update(&names(&["spk_a", "spk_b"]));
-        let e = r.select(AudioModeKind::Bluetooth).expect_err("no bluetooth");
+        let e = r.device_for(AudioModeKind::Bluetooth).expect_err("no bluetooth");
         assert_eq!(e.code, ErrorCode::InvalidArgument);
         assert!(
             e.message.contains("BLUETOOTH is not available; available: SPEAKER, HEADPHONES"),
@@ -316,7 +397,7 @@ mod tests {
         let mut r = Router::new(rules(), Some(AudioModeKind::Headphones));
         r.update(&names(&["spk_a", "spk_b", "BT-1"]));
         assert_eq!(r.fallback(), Some(AudioModeKind::Headphones));
-        r.select(AudioModeKind::Bluetooth).expect("available");
+        r.confirm(&r.modes_with(Some(AudioModeKind::Bluetooth)));
         assert!(r.update(&names(&["spk_a", "spk_b"])), "bluetooth left");
         assert_eq!(r.selected(), None);
         assert_eq!(r.fallback(), Some(AudioModeKind::Headphones));

@@ -8,6 +8,12 @@
 // Everything inside #stage is laid out in view pixels exactly as the View says; the stage
 // as a whole is scaled to fit the window, so pointer deltas are divided by that scale
 // before they go back as view coordinates.
+//
+// Picture-in-picture: a view with a `pip_window` overlay is the compact PIP view. When it
+// is smaller than the window (the live UI asks the layout for a small one), the stage is
+// drawn unscaled as a floating window in the bottom-right corner; its restore control
+// sends the `pip` button press that brought it, and a double-click on the tile hands it to
+// the browser's own picture-in-picture where the browser has one.
 'use strict';
 
 (() => {
@@ -17,6 +23,10 @@
   const DRAG_THRESHOLD = 4;
   const RESIZE_DEBOUNCE_MS = 150;
   const CORNERS = ['top_left', 'top_right', 'bottom_left', 'bottom_right'];
+  // Gap between the floating PIP window and the window's edges, in screen pixels.
+  const PIP_MARGIN = 16;
+  // The built-in button that enters and leaves picture-in-picture (core's button_id::PIP).
+  const PIP_BUTTON = 'pip';
 
   const stage = document.getElementById('stage');
   const connection = document.getElementById('connection');
@@ -50,6 +60,8 @@
     end_call: '<path d="M1 13.5C6.5 8 17.5 8 23 13.5l-3.2 3.1-4.3-1.9v-3.2a13 13 0 0 0-7 0v3.2l-4.3 1.9z"/>',
     full_screen: '<path d="M3 3h7v2.2H5.2V10H3zM14 3h7v7h-2.2V5.2H14zM3 14h2.2v4.8H10V21H3zM18.8 14H21v7h-7v-2.2h4.8z"/>',
     zoom: '<path d="M10 3a7 7 0 0 1 5.6 11.2l5.6 5.6-1.4 1.4-5.6-5.6A7 7 0 1 1 10 3zm0 2a5 5 0 1 0 0 10 5 5 0 0 0 0-10z"/>',
+    pip: '<path d="M2 4h20v16H2zm2 2v12h16V6z"/><rect x="11" y="11" width="8" height="5"/>',
+    pip_exit: '<path d="M2 4h20v16H2zm2 2v12h16V6z"/><path d="M7 8h6v2H10.4l3.8 3.8-1.4 1.4L9 11.4V14H7z"/>',
     user_list: '<circle cx="9" cy="8" r="4"/><path d="M1 21c0-4.4 3.6-7 8-7s8 2.6 8 7z"/><circle cx="17.5" cy="9" r="3"/><path d="M18 14c3 .3 5 2.4 5 6h-4.5c0-2.4-.8-4.4-2.3-5.7z"/>',
   };
 
@@ -196,12 +208,35 @@
 
   // ---- drawing the view -------------------------------------------------------------
 
+  function isPip() {
+    return !!view && view.overlays.some((o) => o.type === 'pip_window');
+  }
+
+  // A compact PIP view that fits in the window with its margins floats, unscaled.
+  function floats() {
+    return (
+      isPip() &&
+      view.width + 2 * PIP_MARGIN <= window.innerWidth &&
+      view.height + 2 * PIP_MARGIN <= window.innerHeight
+    );
+  }
+
   function fitStage() {
     if (!view || view.width <= 0 || view.height <= 0) return;
-    scale = Math.min(window.innerWidth / view.width, window.innerHeight / view.height);
-    if (!Number.isFinite(scale) || scale <= 0) scale = 1;
-    const dx = (window.innerWidth - view.width * scale) / 2;
-    const dy = (window.innerHeight - view.height * scale) / 2;
+    const floating = floats();
+    stage.classList.toggle('floating', floating);
+    let dx;
+    let dy;
+    if (floating) {
+      scale = 1;
+      dx = window.innerWidth - view.width - PIP_MARGIN;
+      dy = window.innerHeight - view.height - PIP_MARGIN;
+    } else {
+      scale = Math.min(window.innerWidth / view.width, window.innerHeight / view.height);
+      if (!Number.isFinite(scale) || scale <= 0) scale = 1;
+      dx = (window.innerWidth - view.width * scale) / 2;
+      dy = (window.innerHeight - view.height * scale) / 2;
+    }
     stage.style.width = `${view.width}px`;
     stage.style.height = `${view.height}px`;
     stage.style.transform = `translate(${dx}px, ${dy}px) scale(${scale})`;
@@ -210,7 +245,7 @@
 
   function render() {
     fitStage();
-    const pip = view.overlays.some((o) => o.type === 'pip_window');
+    const pip = isPip();
     stage.classList.toggle('pip', pip);
     stage.dataset.mode = pip ? 'pip' : 'call';
 
@@ -401,11 +436,29 @@
         node.dataset.secondsLeft = String(overlay.seconds_left);
         node.style.zIndex = '10002';
         break;
-      case 'pip_window':
+      case 'pip_window': {
         node = el('div', 'overlay pip-window', 'overlay-pip');
         node.title = 'Double-click to pop out';
         node.addEventListener('dblclick', () => popOut());
+        // The way back to the full view: window chrome, not a button of the bar, sending
+        // the press that entered PIP so the layout turns it into exit_pip_mode.
+        const restore = el('button', 'overlay pip-restore', 'pip-restore');
+        restore.type = 'button';
+        restore.title = 'Back to the call';
+        restore.setAttribute('aria-label', 'Back to the call');
+        restore.appendChild(svg('pip_exit'));
+        restore.addEventListener('pointerdown', (event) => event.stopPropagation());
+        restore.addEventListener('click', (event) => {
+          event.stopPropagation();
+          stats.lastEventAt = performance.timeOrigin + event.timeStamp;
+          send({ input: 'button_pressed', id: PIP_BUTTON });
+        });
+        const side = Math.max(16, Math.min(28, overlay.rect.h / 4));
+        placeRect(restore, { x: overlay.rect.x + overlay.rect.w - side - 6, y: overlay.rect.y + 6, w: side, h: side });
+        restore.style.zIndex = '10003';
+        stage.appendChild(restore);
         break;
+      }
       default:
         return;
     }
