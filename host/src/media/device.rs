@@ -96,7 +96,10 @@ pub(crate) fn device_error(direction: Direction, name: &str, err: &cpal::Error) 
 
 /// The device buffer period we ask for, in frames, unless `SWITCHBOARD_AUDIO_PERIOD` (a
 /// number of frames) overrides it for measurements. cpal double-buffers it, so the ALSA
-/// buffer is two periods. History and figures: BENCHMARKS.md, "Audio".
+/// buffer is two periods. One 20 ms frame: with the sink pulling straight from the mixer,
+/// 512 and 256 frames cut the device delay (about 27 -> 15-21 -> 6-11 ms on PipeWire) but
+/// brought 10-20x and 150-200x more xruns on the shared 2-core machine (cpal's ALSA thread
+/// late), which cost more than they saved (BENCHMARKS.md, "Audio").
 pub(crate) const DEVICE_PERIOD_FRAMES: u32 = AudioFormat::FRAME_SAMPLES as u32;
 
 /// The period in use: [`DEVICE_PERIOD_FRAMES`] or the override. A device that refuses it

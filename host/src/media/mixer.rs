@@ -36,9 +36,14 @@ const MIN_MARGIN: Duration = Duration::from_millis(1);
 const MAX_MARGIN: Duration = Duration::from_millis(60);
 /// A frame later than this was a pause (the sender muted or stalled), not jitter.
 const MAX_LATENESS: Duration = Duration::from_millis(100);
-/// The jitter estimate decays by this factor per frame received (half-life ~2.8 s), so a
-/// burst of jitter raises the margin at once and a calm stretch lowers it again.
-const JITTER_DECAY: f64 = 0.995;
+/// Half-life of the jitter estimate: a burst of jitter raises the margin at once, a calm
+/// stretch lowers it again this slowly. `SWITCHBOARD_JITTER_HALFLIFE_MS` overrides it for
+/// measurements (BENCHMARKS.md, "Audio").
+const JITTER_HALF_LIFE: Duration = Duration::from_secs(3);
+/// The jitter assumed for a participant before its frames say otherwise: starting with a
+/// little margin avoids running dry on the first late frame (the excess is trimmed out of
+/// pauses once the estimate has decayed).
+const INITIAL_JITTER: Duration = Duration::from_millis(10);
 /// Samples below this magnitude (about -40 dBFS) count as quiet, for trimming.
 const QUIET_LEVEL: u16 = 328;
 /// A run of quiet samples this long (5 ms) is a pause that can be shortened unheard.
@@ -108,7 +113,7 @@ impl Participant {
             mixed: 0,
             level: 0.0,
             last_arrival: None,
-            jitter: 0.0,
+            jitter: INITIAL_JITTER.as_secs_f64(),
             starved_at: None,
             window_min: f64::INFINITY,
             window_pulls: 0,
@@ -179,6 +184,8 @@ impl Participant {
 #[derive(Debug)]
 struct State {
     policy: Policy,
+    /// Factor the jitter estimate decays by per frame received.
+    jitter_decay: f64,
     config: JitterConfig,
     participants: BTreeMap<String, Participant>,
 }
@@ -228,7 +235,14 @@ impl Mixer {
             prefill: config.prefill.max(1),
             max_depth: config.max_depth.max(config.prefill.max(1)),
         };
-        Self { state: Arc::new(Mutex::new(State { policy, config, participants: BTreeMap::new() })) }
+        let half_life = std::env::var("SWITCHBOARD_JITTER_HALFLIFE_MS")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .map_or(JITTER_HALF_LIFE, Duration::from_millis);
+        let frames = (half_life.as_secs_f64() / AudioFormat::FRAME_DURATION.as_secs_f64()).max(1.0);
+        let jitter_decay = 0.5f64.powf(1.0 / frames);
+        let state = State { policy, jitter_decay, config, participants: BTreeMap::new() };
+        Self { state: Arc::new(Mutex::new(state)) }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -242,7 +256,7 @@ impl Mixer {
         frame.resize(AudioFormat::FRAME_SAMPLES, 0);
         let now = Instant::now();
         let mut state = self.lock();
-        let max_depth = state.config.max_depth;
+        let (max_depth, decay) = (state.config.max_depth, state.jitter_decay);
         let p = state.participants.entry(uid.to_owned()).or_insert_with(Participant::new);
         // Jitter: how much later than 20 ms after the last one this frame came (early frames
         // cannot make the buffer run dry), and how late it came if the buffer had run dry
@@ -260,7 +274,7 @@ impl Mixer {
                 observed = observed.max(late.as_secs_f64());
             }
         }
-        p.jitter = (p.jitter * JITTER_DECAY).max(observed);
+        p.jitter = (p.jitter * decay).max(observed);
         p.last_arrival = Some(now);
         p.queue.push_back((frame, now));
         while p.queue.len() > max_depth {
@@ -324,7 +338,7 @@ impl Mixer {
         let len = out.len();
         let mut missing = 0u64;
         let mut state = self.lock();
-        let State { policy, config, participants } = &mut *state;
+        let State { policy, config, participants, .. } = &mut *state;
         for p in participants.values_mut() {
             if !p.playing && Self::ready(*policy, config, p, now, len) {
                 p.playing = true;
