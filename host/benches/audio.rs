@@ -5,7 +5,9 @@
 //! `SWITCHBOARD_BENCH_CLICKS=N` sets how many clicks the latency part times (default 40);
 //! `SWITCHBOARD_BENCH_CLICKS=0` skips it; `SWITCHBOARD_BENCH_DEPTH=N` uses a fixed jitter
 //! buffer (prefill 1, N frames deep) instead of the adaptive one; `SWITCHBOARD_AUDIO_PERIOD=N`
-//! asks the devices for N-frame periods instead of the engine's default.
+//! asks the devices for N-frame periods instead of the engine's default;
+//! `SWITCHBOARD_BENCH_SINK=NAME` plays into null sink NAME (default `spk_a`; create it with
+//! `scripts/pipewire-up.sh NAME`) so other test runs on the same PipeWire stay out of it.
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -93,19 +95,22 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 ///   sink's monitor (frame delivery time minus the samples after it), which adds the
 ///   capture path no listener has.
 fn mouth_to_ear(clicks: usize) {
+    // A null sink of its own keeps other test runs on the shared PipeWire out of the monitor.
+    let sink_name = std::env::var("SWITCHBOARD_BENCH_SINK").unwrap_or_else(|_| "spk_a".to_owned());
+    let monitor_name = format!("{sink_name}_monitor");
     let hint = "run `eval \"$(scripts/pipewire-up.sh)\"` first";
     let outputs = media::output_device_names().expect("listing devices");
-    assert!(outputs.iter().any(|d| d == "spk_a"), "no ALSA device spk_a: {hint}");
+    assert!(outputs.contains(&sink_name), "no ALSA device {sink_name}: {hint}");
 
     let depth = std::env::var("SWITCHBOARD_BENCH_DEPTH").ok().and_then(|v| v.parse().ok());
     let mixer = match depth {
         Some(max_depth) => Mixer::with_config(JitterConfig { prefill: 1, max_depth }),
         None => Mixer::new(),
     };
-    let mut monitor = media::start_source(&AudioInput::Device("spk_a_monitor".into()))
+    let mut monitor = media::start_source(&AudioInput::Device(monitor_name.clone()))
         .unwrap_or_else(|e| panic!("{e}: {hint}"));
-    let mut probe = media::probe_playout("spk_a");
-    let sink = media::start_sink(&AudioOutput::Device("spk_a".into()), mixer.clone())
+    let mut probe = media::probe_playout(&sink_name);
+    let sink = media::start_sink(&AudioOutput::Device(sink_name.clone()), mixer.clone())
         .unwrap_or_else(|e| panic!("{e}: {hint}"));
     // Let the devices settle before the first click.
     thread::sleep(Duration::from_millis(300));
@@ -159,11 +164,11 @@ fn mouth_to_ear(clicks: usize) {
     let remote = mixer.stats("remote");
     drop(sink);
 
-    assert!(!at_monitor.is_empty(), "no click came back from spk_a_monitor");
+    assert!(!at_monitor.is_empty(), "no click came back from the monitor");
     assert!(!at_sink.is_empty(), "the playout probe saw no click");
     let period = std::env::var("SWITCHBOARD_AUDIO_PERIOD").unwrap_or_else(|_| "default".into());
     println!(
-        "mouth-to-ear (local: click source -> opus -> mixer -> cpal spk_a), device period {period}, \
+        "mouth-to-ear (local: click source -> opus -> mixer -> cpal {sink_name}), device period {period}, \
          jitter buffer {}",
         depth.map_or("adaptive".to_owned(), |d| format!("fixed, depth {d}"))
     );
