@@ -3,8 +3,11 @@
 //!
 //! Run: `eval "$(scripts/pipewire-up.sh)" && cargo bench -p switchboard-host --bench audio`.
 //! `SWITCHBOARD_BENCH_CLICKS=N` sets how many clicks the latency part times (default 40);
-//! `SWITCHBOARD_BENCH_CLICKS=0` skips it; `SWITCHBOARD_BENCH_DEPTH=N` caps the jitter buffer
-//! at N frames instead of the default.
+//! `SWITCHBOARD_BENCH_CLICKS=0` skips it; `SWITCHBOARD_BENCH_DEPTH=N` uses a fixed jitter
+//! buffer (prefill 1, N frames deep) instead of the adaptive one; `SWITCHBOARD_AUDIO_PERIOD=N`
+//! asks the devices for N-frame periods instead of the engine's default;
+//! `SWITCHBOARD_BENCH_SINK=NAME` plays into null sink NAME (default `spk_a`; create it with
+//! `scripts/pipewire-up.sh NAME`) so other test runs on the same PipeWire stay out of it.
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -85,21 +88,29 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 /// Click source -> Opus encode -> decode -> mixer -> cpal sink `spk_a` -> PipeWire ->
 /// cpal capture of `spk_a_monitor` -> click onset. Mouth time: when the click's onset
 /// sample was due at the source (a synthetic source delivers a frame when its last sample
-/// is due, as a microphone would). Ear time: when that sample reached this
-/// process from the monitor (frame delivery time minus the samples after it).
+/// is due, as a microphone would). Two ear times, each from the same click detector:
+/// - **at the sink**: when the onset sample is due at the device's output, from cpal's
+///   playback timestamp for the buffer that carries it (a [`media::PlayoutProbe`]);
+/// - **at the monitor**: when that sample reached this process through a capture of the
+///   sink's monitor (frame delivery time minus the samples after it), which adds the
+///   capture path no listener has.
 fn mouth_to_ear(clicks: usize) {
+    // A null sink of its own keeps other test runs on the shared PipeWire out of the monitor.
+    let sink_name = std::env::var("SWITCHBOARD_BENCH_SINK").unwrap_or_else(|_| "spk_a".to_owned());
+    let monitor_name = format!("{sink_name}_monitor");
     let hint = "run `eval \"$(scripts/pipewire-up.sh)\"` first";
     let outputs = media::output_device_names().expect("listing devices");
-    assert!(outputs.iter().any(|d| d == "spk_a"), "no ALSA device spk_a: {hint}");
+    assert!(outputs.contains(&sink_name), "no ALSA device {sink_name}: {hint}");
 
     let depth = std::env::var("SWITCHBOARD_BENCH_DEPTH").ok().and_then(|v| v.parse().ok());
     let mixer = match depth {
         Some(max_depth) => Mixer::with_config(JitterConfig { prefill: 1, max_depth }),
         None => Mixer::new(),
     };
-    let mut monitor = media::start_source(&AudioInput::Device("spk_a_monitor".into()))
+    let mut monitor = media::start_source(&AudioInput::Device(monitor_name.clone()))
         .unwrap_or_else(|e| panic!("{e}: {hint}"));
-    let sink = media::start_sink(&AudioOutput::Device("spk_a".into()), mixer.clone())
+    let mut probe = media::probe_playout(&sink_name);
+    let sink = media::start_sink(&AudioOutput::Device(sink_name.clone()), mixer.clone())
         .unwrap_or_else(|e| panic!("{e}: {hint}"));
     // Let the devices settle before the first click.
     thread::sleep(Duration::from_millis(300));
@@ -127,17 +138,23 @@ fn mouth_to_ear(clicks: usize) {
         })
     };
 
-    let mut detect = ClickDetector::new(0.1, 2400);
-    let mut latencies = Vec::new();
+    let latency = |ear: Instant| {
+        let mouth = mouths.lock().expect("mouths").iter().rev().find(|&&m| m <= ear).copied();
+        mouth.map(|mouth| (ear - mouth).as_secs_f64() * 1000.0)
+    };
+    let (mut at_monitor, mut at_sink) = (Vec::new(), Vec::new());
+    let (mut detect_monitor, mut detect_sink) =
+        (ClickDetector::new(0.1, 2400), ClickDetector::new(0.1, 2400));
     let deadline = Instant::now() + Duration::from_millis(300 * clicks as u64 + 2000);
-    while latencies.len() < clicks && Instant::now() < deadline {
+    while at_monitor.len() < clicks && Instant::now() < deadline {
         let Some(frame) = monitor.frames().blocking_recv() else { break };
-        for idx in detect.feed(&frame.samples) {
+        for idx in detect_monitor.feed(&frame.samples) {
             let after = (AudioFormat::FRAME_SAMPLES - 1 - idx) as f64 / f64::from(AudioFormat::SAMPLE_RATE);
-            let ear = frame.captured_at - Duration::from_secs_f64(after);
-            let mouth = mouths.lock().expect("mouths").iter().rev().find(|&&m| m <= ear).copied();
-            if let Some(mouth) = mouth {
-                latencies.push((ear - mouth).as_secs_f64() * 1000.0);
+            at_monitor.extend(latency(frame.captured_at - Duration::from_secs_f64(after)));
+        }
+        while let Some(chunk) = probe.try_next() {
+            for idx in detect_sink.feed(chunk.samples()) {
+                at_sink.extend(latency(chunk.due_at(idx)));
             }
         }
     }
@@ -147,21 +164,32 @@ fn mouth_to_ear(clicks: usize) {
     let remote = mixer.stats("remote");
     drop(sink);
 
-    assert!(!latencies.is_empty(), "no click came back from spk_a_monitor");
-    latencies.sort_by(f64::total_cmp);
+    assert!(!at_monitor.is_empty(), "no click came back from the monitor");
+    assert!(!at_sink.is_empty(), "the playout probe saw no click");
+    let period = std::env::var("SWITCHBOARD_AUDIO_PERIOD").unwrap_or_else(|_| "default".into());
     println!(
-        "mouth-to-ear (local: click source -> opus -> mixer -> cpal spk_a -> PipeWire -> monitor capture), \
-         {} clicks: p50 {:.1} ms, p95 {:.1} ms, min {:.1} ms, max {:.1} ms",
-        latencies.len(),
-        percentile(&latencies, 0.5),
-        percentile(&latencies, 0.95),
-        latencies[0],
-        latencies[latencies.len() - 1],
+        "mouth-to-ear (local: click source -> opus -> mixer -> cpal {sink_name}), device period {period}, \
+         jitter buffer {}",
+        depth.map_or("adaptive".to_owned(), |d| format!("fixed, depth {d}"))
     );
+    report("  ear at the sink (cpal playback time)", &mut at_sink);
+    report("  ear at the monitor (+ capture path)", &mut at_monitor);
     println!(
         "  sink {stats:?}; jitter buffer {remote:?}; monitor xruns {}, device delay {:?}",
         monitor.xruns(),
         monitor.device_delay()
+    );
+}
+
+fn report(what: &str, ms: &mut [f64]) {
+    ms.sort_by(f64::total_cmp);
+    println!(
+        "{what:<40} {} clicks: p50 {:.1} ms, p95 {:.1} ms, min {:.1} ms, max {:.1} ms",
+        ms.len(),
+        percentile(ms, 0.5),
+        percentile(ms, 0.95),
+        ms[0],
+        ms[ms.len() - 1],
     );
 }
 

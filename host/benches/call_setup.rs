@@ -9,9 +9,12 @@
 //! 2. **Mouth-to-ear** (needs PipeWire, `SWITCHBOARD_BENCH_CLICKS`, default 30, 0 skips):
 //!    Alice's microphone is a WAV click train (`wav:` source, one 5 ms 2 kHz burst every
 //!    500 ms, paced in real time from her `Session::start`); Bob plays the call into the
-//!    cpal device `spk_a`; this process captures `spk_a_monitor` and times each click onset.
-//!    Mouth = when the onset sample was due at Alice's source; ear = when it reached this
-//!    process from the monitor.
+//!    cpal device `spk_a`. Mouth = when the onset sample was due at Alice's source. Two ear
+//!    times: at the sink (when the onset sample is due at the device's output, from cpal's
+//!    playback timestamp, through a `media::PlayoutProbe` on `spk_a`), and at the monitor
+//!    (when it reached this process through a capture of `spk_a_monitor`).
+//!
+//! `SWITCHBOARD_BENCH_SINK=NAME` plays into null sink NAME instead of `spk_a`.
 //!
 //! `eval "$(scripts/pipewire-up.sh)" && cargo bench -p switchboard-host --bench call_setup [-- RUNS]`
 //! (default 30 setup runs).
@@ -37,7 +40,10 @@ use webrtc::track::track_local::track_local_static_sample::TrackLocalStaticSampl
 const API_KEY: &str = "bench-key";
 const LIMIT: Duration = Duration::from_secs(10);
 /// The click period of the mouth-to-ear source; far above any latency, so each onset at
-/// the ear matches the last click sent before it.
+/// the ear matches the last click sent before it. (Where the onset falls within its 20 ms
+/// frame makes no difference in steady state: a sample waits for the rest of its frame and
+/// then plays that much later after the frame's start; measured: 72.5-84.8 ms p50 with a
+/// 507 ms period, 74.8 ms with 500 ms, same conditions.)
 const CLICK_PERIOD_SAMPLES: usize = AudioFormat::SAMPLE_RATE as usize / 2;
 
 struct Server {
@@ -229,7 +235,7 @@ async fn setup(server: &Server, runs: usize) {
 
 // ---- Mouth-to-ear ------------------------------------------------------------------------
 
-/// A 500 ms WAV: a 5 ms 2 kHz burst at -6 dBFS, then silence. Returns the onset index the
+/// A WAV one click period long: a 5 ms 2 kHz burst at -6 dBFS, then silence. Returns the onset index the
 /// click detector finds in it (the same detector times the ear side).
 fn write_clicks(path: &Path) -> usize {
     let burst = AudioFormat::SAMPLE_RATE as usize / 200;
@@ -254,31 +260,44 @@ fn write_clicks(path: &Path) -> usize {
 }
 
 async fn mouth_to_ear(server: &Server, clicks: usize) {
+    // A null sink of its own keeps other test runs on the shared PipeWire out of the monitor.
+    let sink_name = std::env::var("SWITCHBOARD_BENCH_SINK").unwrap_or_else(|_| "spk_a".to_owned());
+    let monitor_name = format!("{sink_name}_monitor");
     let hint = "run `eval \"$(scripts/pipewire-up.sh)\"` first";
     let outputs = media::output_device_names().expect("listing devices");
-    assert!(outputs.iter().any(|d| d == "spk_a"), "no ALSA device spk_a: {hint}");
+    assert!(outputs.contains(&sink_name), "no ALSA device {sink_name}: {hint}");
     let dir = tempfile::tempdir().expect("tempdir");
     let wav = dir.path().join("clicks.wav");
     let onset = write_clicks(&wav);
 
     let (bob_token, alice_token) = (server.token("bob", "m2e").await, server.token("alice", "m2e").await);
-    let bob =
-        server.session(bob_token, "m2e", AudioInput::Tone(660.0), AudioOutput::Device("spk_a".into())).await;
+    // Attached before Bob's session opens `spk_a`, so his sink feeds it.
+    let mut probe = media::probe_playout(&sink_name);
+    let bob = server
+        .session(bob_token, "m2e", AudioInput::Tone(660.0), AudioOutput::Device(sink_name.clone()))
+        .await;
     // The monitor runs on its own thread: blocking reads, timestamps from the capture.
-    let (ear_tx, mut ear_rx) = mpsc::unbounded_channel::<Instant>();
+    // (at the sink?, ear instant)
+    let (ear_tx, mut ear_rx) = mpsc::unbounded_channel::<(bool, Instant)>();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let listener = {
         let stop = Arc::clone(&stop);
         std::thread::spawn(move || {
-            let mut monitor = media::start_source(&AudioInput::Device("spk_a_monitor".into()))
-                .expect("the monitor of spk_a");
+            let mut monitor = media::start_source(&AudioInput::Device(monitor_name.clone()))
+                .expect("the monitor of the sink");
             let mut detect = ClickDetector::new(0.1, 2400);
+            let mut detect_sink = ClickDetector::new(0.1, 2400);
             while !stop.load(std::sync::atomic::Ordering::Acquire) {
                 let Some(frame) = monitor.frames().blocking_recv() else { break };
                 for idx in detect.feed(&frame.samples) {
                     let after =
                         (AudioFormat::FRAME_SAMPLES - 1 - idx) as f64 / f64::from(AudioFormat::SAMPLE_RATE);
-                    let _ = ear_tx.send(frame.captured_at - Duration::from_secs_f64(after));
+                    let _ = ear_tx.send((false, frame.captured_at - Duration::from_secs_f64(after)));
+                }
+                while let Some(chunk) = probe.try_next() {
+                    for idx in detect_sink.feed(chunk.samples()) {
+                        let _ = ear_tx.send((true, chunk.due_at(idx)));
+                    }
                 }
             }
             (monitor.xruns(), monitor.device_delay())
@@ -291,21 +310,23 @@ async fn mouth_to_ear(server: &Server, clicks: usize) {
     let alice = server.session(alice_token, "m2e", AudioInput::Wav(wav.clone()), AudioOutput::Null).await;
     let period = Duration::from_secs_f64(CLICK_PERIOD_SAMPLES as f64 / f64::from(AudioFormat::SAMPLE_RATE));
     let first_onset = Duration::from_secs_f64(onset as f64 / f64::from(AudioFormat::SAMPLE_RATE));
-    let mut latencies = Vec::new();
+    let (mut at_sink, mut at_monitor) = (Vec::new(), Vec::new());
     let deadline = Instant::now() + period * (clicks as u32 + 4);
-    while latencies.len() < clicks {
+    while at_monitor.len() < clicks {
         let left = deadline.saturating_duration_since(Instant::now());
-        let Ok(Some(ear)) = tokio::time::timeout(left, ear_rx.recv()).await else { break };
+        let Ok(Some((sink_side, ear))) = tokio::time::timeout(left, ear_rx.recv()).await else { break };
         let since = ear.saturating_duration_since(source_start + first_onset);
         let k = (since.as_secs_f64() / period.as_secs_f64()).floor() as u32;
         let mouth = source_start + first_onset + period * k;
-        latencies.push(ms(ear - mouth));
+        if sink_side { at_sink.push(ms(ear - mouth)) } else { at_monitor.push(ms(ear - mouth)) }
     }
     stop.store(true, std::sync::atomic::Ordering::Release);
     end(&[&alice, &bob]).await;
     let (xruns, delay) = listener.join().expect("the monitor thread");
-    assert!(!latencies.is_empty(), "no click came back from spk_a_monitor");
-    report("mouth-to-ear: wav clicks -> call -> spk_a -> monitor", &mut latencies);
+    assert!(!at_monitor.is_empty(), "no click came back from the monitor");
+    assert!(!at_sink.is_empty(), "the playout probe saw no click");
+    report("mouth-to-ear: wav clicks -> call -> sink (playback)", &mut at_sink);
+    report("mouth-to-ear: ... -> sink -> monitor capture", &mut at_monitor);
     println!("  monitor xruns {xruns}, monitor device delay {delay:?}");
 }
 

@@ -94,13 +94,23 @@ pub(crate) fn device_error(direction: Direction, name: &str, err: &cpal::Error) 
     }
 }
 
-/// The device buffer period we ask for: one 20 ms frame (cpal double-buffers it, so the
-/// ALSA buffer is 40 ms). Measured on PipeWire (BENCHMARKS.md, "Audio"): 480 frames gave
-/// many xruns on a loaded machine; 1024 frames (PipeWire's power-of-two quantum, so the
-/// buffer holds exactly two quanta) gave 4-5x fewer xruns but ~20 ms more mouth-to-ear.
-/// 960 keeps latency lowest; its xruns are glitches, counted in the stats. A device that
-/// refuses this period fails to open with an error naming it.
+/// The device buffer period we ask for, in frames, unless `SWITCHBOARD_AUDIO_PERIOD` (a
+/// number of frames) overrides it for measurements. cpal double-buffers it, so the ALSA
+/// buffer is two periods. One 20 ms frame: with the sink pulling straight from the mixer,
+/// 512 and 256 frames cut the device delay (about 27 -> 15-21 -> 6-11 ms on PipeWire) but
+/// brought 10-20x and 150-200x more xruns on the shared 2-core machine (cpal's ALSA thread
+/// late), which cost more than they saved (BENCHMARKS.md, "Audio").
 pub(crate) const DEVICE_PERIOD_FRAMES: u32 = AudioFormat::FRAME_SAMPLES as u32;
+
+/// The period in use: [`DEVICE_PERIOD_FRAMES`] or the override. A device that refuses it
+/// fails to open with an error naming it.
+pub(crate) fn device_period_frames() -> u32 {
+    std::env::var("SWITCHBOARD_AUDIO_PERIOD")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .filter(|&n| (16..=8192).contains(&n))
+        .unwrap_or(DEVICE_PERIOD_FRAMES)
+}
 
 /// Picks a 48 kHz stream config for the device, preferring f32 then i16, and the fewest
 /// channels (we only carry mono).
@@ -128,7 +138,7 @@ pub(crate) fn stream_config(
             let config = cpal::StreamConfig {
                 channels: range.channels(),
                 sample_rate: rate,
-                buffer_size: cpal::BufferSize::Fixed(DEVICE_PERIOD_FRAMES),
+                buffer_size: cpal::BufferSize::Fixed(device_period_frames()),
             };
             return Ok((config, format));
         }

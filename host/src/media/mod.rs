@@ -36,8 +36,9 @@
 //! The lower-level parts ([`start_source`], [`OpusEncoder`], [`OpusDecoder`],
 //! [`Mixer::push`]) are public too, for tests, benches and other pipelines.
 //!
-//! Threads: every source and every sink owns one worker thread (plus the cpal callback
-//! thread for device sources and sinks). Nothing here needs an async runtime; frames leave
+//! Threads: every source owns one worker thread (plus the cpal callback thread for device
+//! sources); a paced sink (null, WAV) owns one worker thread, a device sink only the cpal
+//! callback thread, which mixes straight from the jitter buffers. Nothing here needs an async runtime; frames leave
 //! a source on a tokio channel so async code can `.await` them.
 
 pub mod analysis;
@@ -45,6 +46,7 @@ mod capture;
 mod codec;
 mod device;
 mod mixer;
+mod probe;
 mod sink;
 mod source;
 
@@ -57,6 +59,7 @@ pub use capture::{Capture, EncodedAudio, RemoteAudio};
 pub use codec::{OpusDecoder, OpusEncoder};
 pub use device::{Direction, input_device_names, output_device_names};
 pub use mixer::{JitterConfig, Mixer, ParticipantStats};
+pub use probe::{PROBE_CHUNK, PlayedChunk, PlayoutProbe, probe_playout};
 pub use sink::{AudioSink, SinkStats, start_sink};
 pub use source::{AudioSource, click_source, start_source};
 

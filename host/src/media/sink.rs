@@ -1,15 +1,17 @@
 //! Audio sinks: where the mixer's output goes. A cpal output device, a WAV file, or
 //! nowhere (`null`), switchable mid-call.
 //!
-//! Every sink pulls from the [`Mixer`] at its own pace: a device sink at the pace its
-//! callback consumes samples, a WAV or null sink once per 20 ms of wall clock. The mixer
-//! outlives sink changes, so moving the output keeps every jitter buffer as it was.
+//! Every sink pulls from the [`Mixer`] at its own pace: a device sink from its output
+//! callback, exactly the samples the device asks for (no queue in between, so nothing but
+//! the device's own buffer sits after the jitter buffers), a WAV or null sink once per
+//! 20 ms of wall clock. The mixer outlives sink changes, so moving the output keeps every
+//! jitter buffer as it was.
 
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -18,19 +20,18 @@ use cpal::{FromSample, SizedSample};
 use switchboard_core::config::AudioOutput;
 
 use super::device::{self, Direction, device_error, device_name};
-use super::{AudioFormat, MediaError, Mixer};
-
-/// Samples the device ring can hold (200 ms); the feeder keeps it far emptier than this.
-const RING_SAMPLES: usize = AudioFormat::SAMPLE_RATE as usize / 5;
+use super::{AudioFormat, MediaError, Mixer, probe};
 /// How often a WAV sink rewrites its header, so a file cut short stays valid.
 const WAV_FLUSH_FRAMES: u64 = 50;
 
 /// Counters of a sink, kept across output moves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SinkStats {
-    /// 20 ms frames pulled from the mixer.
+    /// 20 ms frames pulled from the mixer (device sinks pull part frames: their samples
+    /// divided by a frame's).
     pub frames: u64,
-    /// Device samples played as silence because the ring was empty.
+    /// Device sinks: samples a playing participant's jitter buffer could not supply (it
+    /// ran dry mid-buffer; those samples played as silence).
     pub underrun_samples: u64,
     /// Buffer under/overruns the device reported (the audio thread was late; a glitch,
     /// not a failure).
@@ -38,19 +39,19 @@ pub struct SinkStats {
     /// Device sinks: how long the last buffer written waits in the device before it plays,
     /// as the backend reports it (ALSA: the PCM delay).
     pub device_delay: Duration,
-    /// Device sinks: audio queued in the ring ahead of the device at the last callback.
-    pub ring_delay: Duration,
+    /// Device sinks: frames the device asked for in its last callback (its period).
+    pub period_frames: usize,
 }
 
 #[derive(Debug, Default)]
 struct Counters {
+    /// Paced sinks: whole frames; device sinks: samples (see `AudioSink::stats`).
     frames: AtomicU64,
+    samples: AtomicU64,
     underrun_samples: AtomicU64,
     xruns: AtomicU64,
     device_delay_us: AtomicU64,
-    ring_samples: AtomicUsize,
-    /// Frames the device asked for in its last callback, so the feeder keeps enough queued.
-    callback_frames: AtomicUsize,
+    period_frames: AtomicUsize,
     error: Mutex<Option<MediaError>>,
 }
 
@@ -66,16 +67,16 @@ pub struct AudioSink {
 #[derive(Debug)]
 struct Running {
     stop: Arc<AtomicBool>,
-    worker: JoinHandle<Result<(), MediaError>>,
-    // Device sinks only; dropped after the worker so the callback never outlives its feeder
-    // by more than one buffer of silence.
-    stream: Option<device::OpenStream>,
+    // Paced sinks (null, WAV) only: device sinks are driven by their callback.
+    worker: Option<JoinHandle<Result<(), MediaError>>>,
+    // Device sinks only, with the switch that lets their callback pull from the mixer.
+    stream: Option<(device::OpenStream, Arc<AtomicBool>)>,
 }
 
 /// Starts the sink named by the config, mixing from `mixer`.
 pub fn start_sink(output: &AudioOutput, mixer: Mixer) -> Result<AudioSink, MediaError> {
     let counters = Arc::new(Counters::default());
-    let prepared = prepare(output, &counters)?;
+    let prepared = prepare(output, &mixer, &counters)?;
     let running = launch(prepared, output, mixer.clone(), Arc::clone(&counters))?;
     Ok(AudioSink { mixer, output: output.clone(), counters, running: Some(running) })
 }
@@ -95,7 +96,7 @@ impl AudioSink {
         if *output == self.output && self.running.is_some() {
             return Ok(());
         }
-        let prepared = prepare(output, &self.counters)?;
+        let prepared = prepare(output, &self.mixer, &self.counters)?;
         if let Err(e) = self.halt() {
             // The move itself succeeds; the old output's trouble (say, finalizing its WAV
             // file) is no reason to keep the call on it.
@@ -110,14 +111,12 @@ impl AudioSink {
     /// Counters since the sink started.
     pub fn stats(&self) -> SinkStats {
         SinkStats {
-            frames: self.counters.frames.load(Ordering::Relaxed),
+            frames: self.counters.frames.load(Ordering::Relaxed)
+                + self.counters.samples.load(Ordering::Relaxed) / AudioFormat::FRAME_SAMPLES as u64,
             underrun_samples: self.counters.underrun_samples.load(Ordering::Relaxed),
             xruns: self.counters.xruns.load(Ordering::Relaxed),
             device_delay: Duration::from_micros(self.counters.device_delay_us.load(Ordering::Relaxed)),
-            ring_delay: Duration::from_secs_f64(
-                self.counters.ring_samples.load(Ordering::Relaxed) as f64
-                    / f64::from(AudioFormat::SAMPLE_RATE),
-            ),
+            period_frames: self.counters.period_frames.load(Ordering::Relaxed),
         }
     }
 
@@ -134,12 +133,16 @@ impl AudioSink {
     fn halt(&mut self) -> Result<(), MediaError> {
         let Some(running) = self.running.take() else { return Ok(()) };
         running.stop.store(true, Ordering::Release);
-        running.worker.thread().unpark();
-        let result = running.worker.join().unwrap_or_else(|_| {
+        if let Some((stream, live)) = running.stream {
+            // Stop pulling at once (the next callback plays silence), then close.
+            live.store(false, Ordering::Release);
+            drop(stream);
+        }
+        let Some(worker) = running.worker else { return Ok(()) };
+        worker.thread().unpark();
+        worker.join().unwrap_or_else(|_| {
             Err(MediaError::Worker { name: self.output.to_string(), message: "panicked".to_owned() })
-        });
-        drop(running.stream);
-        result
+        })
     }
 }
 
@@ -156,15 +159,17 @@ impl Drop for AudioSink {
 enum Prepared {
     Null,
     Wav { path: PathBuf, writer: hound::WavWriter<BufWriter<File>> },
-    Device { stream: cpal::Stream, producer: rtrb::Producer<i16>, feeder: Arc<OnceLock<thread::Thread>> },
+    Device { stream: cpal::Stream, live: Arc<AtomicBool> },
 }
 
-fn prepare(output: &AudioOutput, counters: &Arc<Counters>) -> Result<Prepared, MediaError> {
+fn prepare(output: &AudioOutput, mixer: &Mixer, counters: &Arc<Counters>) -> Result<Prepared, MediaError> {
     match output {
         AudioOutput::Null => Ok(Prepared::Null),
         AudioOutput::Wav(path) => Ok(Prepared::Wav { path: path.clone(), writer: create_wav(path)? }),
-        AudioOutput::Default => prepare_device(device::default_device(Direction::Output)?, counters),
-        AudioOutput::Device(name) => prepare_device(device::find_device(Direction::Output, name)?, counters),
+        AudioOutput::Default => prepare_device(device::default_device(Direction::Output)?, mixer, counters),
+        AudioOutput::Device(name) => {
+            prepare_device(device::find_device(Direction::Output, name)?, mixer, counters)
+        }
     }
 }
 
@@ -178,10 +183,13 @@ fn create_wav(path: &Path) -> Result<hound::WavWriter<BufWriter<File>>, MediaErr
     hound::WavWriter::create(path, spec).map_err(|source| MediaError::Wav { path: path.to_owned(), source })
 }
 
-fn prepare_device(device: cpal::Device, counters: &Arc<Counters>) -> Result<Prepared, MediaError> {
+fn prepare_device(
+    device: cpal::Device,
+    mixer: &Mixer,
+    counters: &Arc<Counters>,
+) -> Result<Prepared, MediaError> {
     let name = device_name(&device);
     let (config, format) = device::stream_config(&device, Direction::Output, &name)?;
-    let (producer, consumer) = rtrb::RingBuffer::<i16>::new(RING_SAMPLES);
     let channels = usize::from(config.channels);
     let err_counters = Arc::clone(counters);
     let err_name = name.clone();
@@ -193,9 +201,16 @@ fn prepare_device(device: cpal::Device, counters: &Arc<Counters>) -> Result<Prep
         let mut slot = err_counters.error.lock().unwrap_or_else(|p| p.into_inner());
         slot.get_or_insert(device_error(Direction::Output, &err_name, &e));
     };
-    // The feeder thread does not exist yet; it registers itself here when it starts.
-    let feeder = Arc::new(OnceLock::new());
-    let state = Playback { channels, consumer, counters: Arc::clone(counters), feeder: Arc::clone(&feeder) };
+    // Silent until `launch` makes this the live output: during a move the old output keeps
+    // pulling until it is closed, and two outputs must never split the mix between them.
+    let live = Arc::new(AtomicBool::new(false));
+    let state = Playback {
+        channels,
+        mixer: mixer.clone(),
+        live: Arc::clone(&live),
+        counters: Arc::clone(counters),
+        probe: probe::take(&name),
+    };
     let build = |config| match format {
         cpal::SampleFormat::F32 => build_output::<f32>(&device, config, state, on_error),
         cpal::SampleFormat::I16 => build_output::<i16>(&device, config, state, on_error),
@@ -203,16 +218,21 @@ fn prepare_device(device: cpal::Device, counters: &Arc<Counters>) -> Result<Prep
     };
     let stream = build(config).map_err(|e| device_error(Direction::Output, &name, &e))?;
     stream.play().map_err(|e| device_error(Direction::Output, &name, &e))?;
-    Ok(Prepared::Device { stream, producer, feeder })
+    Ok(Prepared::Device { stream, live })
 }
 
 /// What the output callback owns.
 struct Playback {
     channels: usize,
-    consumer: rtrb::Consumer<i16>,
+    mixer: Mixer,
+    live: Arc<AtomicBool>,
     counters: Arc<Counters>,
-    feeder: Arc<OnceLock<thread::Thread>>,
+    probe: Option<probe::Tap>,
 }
+
+/// Mono samples mixed per step of the callback (more than any period we ask for; a larger
+/// device buffer is filled in several steps).
+const CALLBACK_STEP: usize = 4096;
 
 fn build_output<T>(
     device: &cpal::Device,
@@ -223,41 +243,40 @@ fn build_output<T>(
 where
     T: SizedSample + FromSample<i16>,
 {
-    let Playback { channels, mut consumer, counters, feeder } = state;
-    // Underruns count only once audio has flowed: the silence before the feeder's first
-    // frame is start-up, not a glitch.
-    let mut started = false;
-    // The real-time callback: copy mono samples from the ring to every channel. No locks,
-    // no allocation; an empty ring plays silence and is counted.
+    let Playback { channels, mixer, live, counters, mut probe } = state;
+    let mut mono = vec![0i16; CALLBACK_STEP];
+    // The real-time callback pulls the mix straight from the jitter buffers: no queue sits
+    // between the mixer and the device, so what plays is as fresh as the network allows.
+    // No allocation; one short critical section in the mixer (shared only with `push`).
     let on_data = move |data: &mut [T], info: &cpal::OutputCallbackInfo| {
-        let frames = data.len() / channels;
-        counters.callback_frames.store(frames, Ordering::Relaxed);
+        // cpal stamps the callback just before calling us, so `now` is its callback instant
+        // on our clock, and the first sample of `data` reaches the device `lead` later.
+        let now = Instant::now();
         let ts = info.timestamp();
-        let delay = ts.playback.duration_since(ts.callback).as_micros() as u64;
-        counters.device_delay_us.store(delay, Ordering::Relaxed);
-        counters.ring_samples.store(consumer.slots(), Ordering::Relaxed);
-        let available = consumer.slots().min(frames);
-        if available > 0 {
-            started = true;
+        let lead = ts.playback.duration_since(ts.callback);
+        counters.device_delay_us.store(lead.as_micros() as u64, Ordering::Relaxed);
+        let frames = data.len() / channels;
+        counters.period_frames.store(frames, Ordering::Relaxed);
+        if !live.load(Ordering::Acquire) {
+            data.fill(T::EQUILIBRIUM);
+            return;
         }
-        let mut out = data.chunks_exact_mut(channels);
-        if let Ok(chunk) = consumer.read_chunk(available) {
-            let (a, b) = chunk.as_slices();
-            for (&s, frame) in a.iter().chain(b).zip(&mut out) {
+        let mut done = 0usize;
+        for out in data.chunks_mut(CALLBACK_STEP * channels) {
+            let n = out.len() / channels;
+            let mono = &mut mono[..n];
+            let missing = mixer.mix_samples(mono);
+            counters.underrun_samples.fetch_add(missing, Ordering::Relaxed);
+            for (frame, &s) in out.chunks_exact_mut(channels).zip(mono.iter()) {
                 frame.fill(T::from_sample(s));
             }
-            chunk.commit_all();
+            if let Some(tap) = probe.as_mut() {
+                let offset = Duration::from_secs_f64(done as f64 / f64::from(AudioFormat::SAMPLE_RATE));
+                tap.write(now + lead + offset, mono);
+            }
+            done += n;
         }
-        for frame in out {
-            frame.fill(T::EQUILIBRIUM);
-        }
-        if started && available < frames {
-            counters.underrun_samples.fetch_add((frames - available) as u64, Ordering::Relaxed);
-        }
-        // Wake the feeder to refill: a futex wake at most, no lock and no allocation.
-        if let Some(feeder) = feeder.get() {
-            feeder.unpark();
-        }
+        counters.samples.fetch_add(done as u64, Ordering::Relaxed);
     };
     device.build_output_stream::<T, _, _>(config, on_data, on_error, None)
 }
@@ -274,42 +293,35 @@ fn launch(
     let stop = Arc::new(AtomicBool::new(false));
     let worker_stop = Arc::clone(&stop);
     let name = output.to_string();
-    let (stream, body): (Option<device::OpenStream>, WorkerBody) = match prepared {
-        Prepared::Null => (None, Box::new(move || paced(&worker_stop, &mixer, &counters, |_| Ok(())))),
-        Prepared::Wav { path, mut writer } => (
-            None,
-            Box::new(move || {
-                let wav_err = |source| MediaError::Wav { path: path.clone(), source };
-                let mut frames = 0u64;
-                paced(&worker_stop, &mixer, &counters, |frame| {
-                    let mut w = writer.get_i16_writer(frame.len() as u32);
-                    for &s in frame {
-                        w.write_sample(s);
-                    }
-                    w.flush().map_err(wav_err)?;
-                    frames += 1;
-                    if frames.is_multiple_of(WAV_FLUSH_FRAMES) {
-                        writer.flush().map_err(wav_err)?;
-                    }
-                    Ok(())
-                })?;
-                writer.finalize().map_err(wav_err)
-            }),
-        ),
-        Prepared::Device { stream, producer, feeder } => (
-            Some(device::OpenStream(stream)),
-            Box::new(move || {
-                // Each launch has a fresh cell, so this is the first and only set.
-                let _ = feeder.set(thread::current());
-                feed(&worker_stop, &mixer, &counters, producer)
-            }),
-        ),
+    let body: WorkerBody = match prepared {
+        Prepared::Null => Box::new(move || paced(&worker_stop, &mixer, &counters, |_| Ok(()))),
+        Prepared::Wav { path, mut writer } => Box::new(move || {
+            let wav_err = |source| MediaError::Wav { path: path.clone(), source };
+            let mut frames = 0u64;
+            paced(&worker_stop, &mixer, &counters, |frame| {
+                let mut w = writer.get_i16_writer(frame.len() as u32);
+                for &s in frame {
+                    w.write_sample(s);
+                }
+                w.flush().map_err(wav_err)?;
+                frames += 1;
+                if frames.is_multiple_of(WAV_FLUSH_FRAMES) {
+                    writer.flush().map_err(wav_err)?;
+                }
+                Ok(())
+            })?;
+            writer.finalize().map_err(wav_err)
+        }),
+        Prepared::Device { stream, live } => {
+            live.store(true, Ordering::Release);
+            return Ok(Running { stop, worker: None, stream: Some((device::OpenStream(stream), live)) });
+        }
     };
     let worker = thread::Builder::new()
         .name(format!("audio-sink {name}"))
         .spawn(body)
         .map_err(|e| MediaError::Worker { name, message: e.to_string() })?;
-    Ok(Running { stop, worker, stream })
+    Ok(Running { stop, worker: Some(worker), stream: None })
 }
 
 /// Pulls one mixed frame per 20 ms of wall clock (absolute deadlines, no drift) and hands
@@ -338,33 +350,6 @@ fn paced(
         mixer.mix_into(&mut frame);
         counters.frames.fetch_add(1, Ordering::Relaxed);
         write(&frame)?;
-    }
-    Ok(())
-}
-
-/// Keeps the device ring just full enough for the next callback: one callback's worth plus
-/// one frame of slack for the feeder's own scheduling delay. Every sample queued here is
-/// latency, so it never runs further ahead.
-fn feed(
-    stop: &AtomicBool,
-    mixer: &Mixer,
-    counters: &Counters,
-    mut producer: rtrb::Producer<i16>,
-) -> Result<(), MediaError> {
-    let mut frame = Vec::with_capacity(AudioFormat::FRAME_SAMPLES);
-    while !stop.load(Ordering::Acquire) {
-        let queued = RING_SAMPLES - producer.slots();
-        let callback = counters.callback_frames.load(Ordering::Relaxed);
-        if queued < callback + AudioFormat::FRAME_SAMPLES {
-            mixer.mix_into(&mut frame);
-            counters.frames.fetch_add(1, Ordering::Relaxed);
-            if let Ok(chunk) = producer.write_chunk_uninit(frame.len()) {
-                chunk.fill_from_iter(frame.iter().copied());
-            }
-            continue;
-        }
-        // The callback unparks us after each buffer; the timeout is a backstop.
-        thread::park_timeout(AudioFormat::FRAME_DURATION);
     }
     Ok(())
 }

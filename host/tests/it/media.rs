@@ -372,3 +372,74 @@ fn moving_the_sink_moves_the_sound() {
     assert_eq!(sink.output(), &AudioOutput::Device("spk_b".into()));
     sink.stop().expect("stop");
 }
+
+#[test]
+fn device_pulls_play_frames_sample_exact_across_pulls() {
+    // A device callback pulls a few milliseconds at a time, not whole frames: the frames
+    // must come out contiguous, and running dry mid-pull is reported as missing samples.
+    let mixer = Mixer::with_config(JitterConfig { prefill: 1, max_depth: 4 });
+    let ramp: Vec<Vec<i16>> =
+        (0..2).map(|f| (0..AudioFormat::FRAME_SAMPLES).map(|i| (f * 1000 + i) as i16).collect()).collect();
+    mixer.push("hana", ramp[0].clone());
+    mixer.push("hana", ramp[1].clone());
+    let mut played = Vec::new();
+    let mut missing = 0;
+    for _ in 0..8 {
+        let mut buf = [0i16; 256];
+        missing += mixer.mix_samples(&mut buf);
+        played.extend_from_slice(&buf);
+    }
+    assert_eq!(&played[..960], &ramp[0][..]);
+    assert_eq!(&played[960..1920], &ramp[1][..]);
+    assert!(played[1920..].iter().all(|&s| s == 0), "dry: silence");
+    assert_eq!(missing, 2048 - 1920, "the rest of the pull that ran dry");
+    let stats = mixer.stats("hana").expect("hana known");
+    assert_eq!((stats.mixed, stats.underruns, stats.queued), (2, 1, 0));
+}
+
+#[test]
+fn adaptive_buffer_waits_until_the_next_frame_is_due_in_time() {
+    let mixer = Mixer::new();
+    let frames = sine(440.0, 3);
+    mixer.push("ivan", frames[0].clone());
+    // Pulls of 256 samples need the next frame's first sample 16 ms from now, but it is
+    // only due 20 ms after this one arrived: starting now would run dry.
+    let mut buf = [0i16; 256];
+    mixer.mix_samples(&mut buf);
+    assert_eq!(rms(&buf), 0.0, "not started yet");
+    // Once enough of the wait has passed (here: the next frame is queued), it plays.
+    mixer.push("ivan", frames[1].clone());
+    mixer.mix_samples(&mut buf);
+    assert!(rms(&buf) > 0.1, "started");
+    assert_eq!(&buf[..], &frames[0][..256], "from the first frame's first sample");
+    assert!(mixer.stats("ivan").expect("ivan").margin > Duration::ZERO);
+}
+
+#[test]
+fn playout_probe_sees_what_the_device_plays() {
+    let _pw = require_pipewire();
+    let mut probe = media::probe_playout("spk_a");
+    let mixer = Mixer::new();
+    let _talker = Talker::start("jo", 440.0, &mixer);
+    let opened = Instant::now();
+    let sink = media::start_sink(&AudioOutput::Device("spk_a".into()), mixer.clone()).expect("spk_a");
+    thread::sleep(Duration::from_millis(1000));
+    let mut samples = Vec::new();
+    while let Some(chunk) = probe.try_next() {
+        // Each buffer is due at the device after the callback that filled it.
+        assert!(chunk.due > opened);
+        assert_eq!(chunk.due_at(0), chunk.due);
+        samples.extend_from_slice(chunk.samples());
+    }
+    assert!(samples.len() > 24_000, "the callback fed the probe: {} samples", samples.len());
+    let tail = &samples[samples.len() - 24_000..];
+    assert!(tone_ratio(tail, 440.0) > LIVE_TONE, "440 Hz ratio {}", tone_ratio(tail, 440.0));
+    sink.stop().expect("stop");
+
+    // A probe waits for the next sink opened on its device; others do not feed it.
+    let mut other = media::probe_playout("spk_b");
+    let sink = media::start_sink(&AudioOutput::Device("spk_a".into()), mixer.clone()).expect("spk_a");
+    thread::sleep(Duration::from_millis(200));
+    assert!(other.try_next().is_none(), "spk_a does not feed a probe on spk_b");
+    sink.stop().expect("stop");
+}
