@@ -3,9 +3,12 @@
 //! times both ends:
 //!
 //! 1. **Call setup**: from `Session::start` (the seed's `startSession`, call token in hand)
-//!    of the second participant to the first remote audio frame it decoded, against a bare
-//!    pair of the WebRTC library's own peer connections (in-memory signaling, as in
-//!    `rtc_setup`) in the same run, alternating. p50/p95/min/max.
+//!    of the second participant to the first remote audio frame it decoded, against two
+//!    baselines on the WebRTC library's own peer connections (in-memory signaling) in the
+//!    same run, alternating: the original bare pair (library defaults, RTP every 2 ms, to
+//!    the first RTP packet read) and a like-for-like bare audio call (the sessions' loopback
+//!    settings, 20 ms Opus frames encoded and decoded, to the first frame decoded).
+//!    p50/p95/min/max, then every setup step (the `switchboard::setup` traces) itemised.
 //! 2. **Mouth-to-ear** (needs PipeWire, `SWITCHBOARD_BENCH_CLICKS`, default 30, 0 skips):
 //!    Alice's microphone is a WAV click train (`wav:` source, one 5 ms 2 kHz burst every
 //!    500 ms, paced in real time from her `Session::start`); Bob plays the call into the
@@ -19,6 +22,7 @@
 //! `eval "$(scripts/pipewire-up.sh)" && cargo bench -p switchboard-host --bench call_setup [-- RUNS]`
 //! (default 30 setup runs).
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -94,12 +98,19 @@ async fn end(sessions: &[&Session]) {
     }
 }
 
-/// One setup run: Bob waits in the room; Alice's start is timed until she decoded Bob.
-async fn run_session(server: &Server, i: usize) -> (Duration, Duration, Duration) {
+/// One setup run: Bob waits in the room (100-119 ms); Alice's start is timed until she
+/// decoded Bob.
+/// Returns the times and the itemised steps (ms from Alice's start).
+async fn run_session(server: &Server, i: usize) -> ((Duration, Duration, Duration), HashMap<String, f64>) {
     let sid = format!("setup-{i}");
     let (bob_token, alice_token) = (server.token("bob", &sid).await, server.token("alice", &sid).await);
     let bob_start = Instant::now();
     let bob = server.session(bob_token, &sid, AudioInput::Tone(660.0), AudioOutput::Null).await;
+    // Bob waits in the room, as a callee does: long enough for his microphone to be
+    // running, and for a varying part of a 20 ms frame, so Alice's start falls anywhere
+    // in his frame cycle (as it would in a real call) instead of always at the same phase.
+    tokio::time::sleep(Duration::from_millis(100 + (i.wrapping_mul(7) % 20) as u64)).await;
+    setup_trace::clear();
     let start = Instant::now();
     let alice = server.session(alice_token, &sid, AudioInput::Tone(440.0), AudioOutput::Null).await;
     let joined = start.elapsed();
@@ -124,15 +135,32 @@ async fn run_session(server: &Server, i: usize) -> (Duration, Duration, Duration
     })
     .await
     .expect("bob decodes alice's audio");
+    let mut steps = setup_trace::steps_since(start, "alice", "bob");
+    steps.insert("alice: first remote audio decoded".into(), ms(first));
+    steps.insert("bob: first remote audio decoded".into(), ms(other));
     end(&[&alice, &bob]).await;
-    (joined, first, other)
+    ((joined, first, other), steps)
+}
+
+/// The like-for-like bare audio call, with its steps from the creation of the peers.
+async fn run_bare_call() -> ((Duration, Duration), HashMap<String, f64>) {
+    setup_trace::clear();
+    let start = Instant::now();
+    let (offerer, answerer) = run_bare_audio(LIMIT).await;
+    let mut steps = setup_trace::steps_since(start, "bare offerer", "bare answerer");
+    steps.insert("bare offerer: first remote audio decoded".into(), ms(offerer));
+    steps.insert("bare answerer: first remote audio decoded".into(), ms(answerer));
+    ((offerer, answerer), steps)
 }
 
 // ---- The bare pair (the library's own peer connections, wired as its examples do) -------
 
 #[path = "support/bare_pair.rs"]
 mod bare_pair;
-use bare_pair::{bare_on_connected, bare_pc, bare_trickle, opus};
+use bare_pair::{bare_on_connected, bare_pc, bare_trickle, opus, run_bare_audio};
+
+#[path = "support/setup_trace.rs"]
+mod setup_trace;
 
 /// Creation of both peers to the first RTP packet read by the answerer. The offerer
 /// writes every 2 ms, so the 20 ms packet cadence is not in the figure.
@@ -210,27 +238,86 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// Prints every step seen in the runs, by p50 time from the start, with the p50 of the
+/// step's own duration (from the step before it in the same run).
+fn itemise(title: &str, runs: &[HashMap<String, f64>]) {
+    let mut labels: Vec<(String, f64)> = Vec::new();
+    for label in runs.iter().flat_map(|r| r.keys()).collect::<std::collections::BTreeSet<_>>() {
+        let mut at: Vec<f64> = runs.iter().filter_map(|r| r.get(label).copied()).collect();
+        at.sort_by(f64::total_cmp);
+        labels.push((label.clone(), percentile(&at, 0.5)));
+    }
+    labels.sort_by(|a, b| a.1.total_cmp(&b.1));
+    println!("{title}");
+    // SWITCHBOARD_BENCH_RAW=1 prints every run's steps too.
+    if std::env::var_os("SWITCHBOARD_BENCH_RAW").is_some() {
+        for (i, run) in runs.iter().enumerate() {
+            let row: Vec<String> =
+                labels.iter().map(|(l, _)| run.get(l).map_or("-".into(), |v| format!("{v:.1}"))).collect();
+            println!("run {i}: {}", row.join(" "));
+        }
+    }
+    println!("| step | at p50 | at p95 | since previous step, p50 | seen in |");
+    println!("|---|---|---|---|---|");
+    let mut previous: Option<&str> = None;
+    for (label, _) in &labels {
+        let mut at: Vec<f64> = runs.iter().filter_map(|r| r.get(label).copied()).collect();
+        at.sort_by(f64::total_cmp);
+        let mut step: Vec<f64> = runs
+            .iter()
+            .filter_map(|r| Some(r.get(label)? - previous.map_or(Some(0.0), |p| r.get(p).copied())?))
+            .collect();
+        step.sort_by(f64::total_cmp);
+        let step = if step.is_empty() { "-".to_owned() } else { format!("{:.2} ms", percentile(&step, 0.5)) };
+        println!(
+            "| {label} | {:.2} ms | {:.2} ms | {step} | {}/{} |",
+            percentile(&at, 0.5),
+            percentile(&at, 0.95),
+            at.len(),
+            runs.len()
+        );
+        previous = Some(label);
+    }
+}
+
 async fn setup(server: &Server, runs: usize) {
     // One untimed run of each, so first-use costs do not land in the first sample.
     run_session(server, usize::MAX).await;
     run_bare().await;
+    run_bare_call().await;
     let (mut joined, mut first, mut other, mut bare) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut call_first, mut call_other) = (Vec::new(), Vec::new());
+    let (mut session_steps, mut call_steps) = (Vec::new(), Vec::new());
     for i in 0..runs {
-        let (j, f, o) = run_session(server, i).await;
+        let ((j, f, o), steps) = run_session(server, i).await;
         joined.push(ms(j));
         first.push(ms(f));
         other.push(ms(o));
+        session_steps.push(steps);
         bare.push(ms(run_bare().await));
+        let ((f, o), steps) = run_bare_call().await;
+        call_first.push(ms(f));
+        call_other.push(ms(o));
+        call_steps.push(steps);
     }
     println!("call setup on loopback, {runs} runs each, alternating");
     report("session: start -> joined (start returned)", &mut joined);
     report("session: start -> first remote audio decoded", &mut first);
     report("  other way: start -> answerer decoded offerer", &mut other);
-    report("bare pair: create -> first RTP read", &mut bare);
+    report("bare pair (old): create -> first RTP read", &mut bare);
+    report("bare audio call: create -> offerer decoded", &mut call_first);
+    report("  other way: answerer decoded offerer", &mut call_other);
     println!(
-        "ratio of p50s (session first audio / bare): {:.2}",
-        percentile(&first, 0.5) / percentile(&bare, 0.5)
+        "ratio of p50s, session first audio / old bare pair: {:.2}, / bare audio call: {:.2}",
+        percentile(&first, 0.5) / percentile(&bare, 0.5),
+        percentile(&first, 0.5) / percentile(&call_first, 0.5)
     );
+    println!(
+        "ratio of p95s, session / bare audio call: {:.2}",
+        percentile(&first, 0.95) / percentile(&call_first, 0.95)
+    );
+    itemise("\nsession steps, ms from Alice's Session::start (Alice offers, Bob answers)", &session_steps);
+    itemise("\nbare audio call steps, ms from creating the peers", &call_steps);
 }
 
 // ---- Mouth-to-ear ------------------------------------------------------------------------
@@ -334,6 +421,7 @@ fn main() {
     // `cargo bench` passes `--bench`; a number among the arguments sets the run count.
     let runs: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(30);
     let clicks = std::env::var("SWITCHBOARD_BENCH_CLICKS").ok().and_then(|v| v.parse().ok()).unwrap_or(30);
+    setup_trace::install();
     // The actix System is what `switchboard join` runs sessions in.
     let system = actix::System::new();
     system.block_on(async move {

@@ -1,19 +1,34 @@
 //! A bare pair of the WebRTC library's own peer connections, the baseline the setup
 //! benches (rtc_setup, call_setup) compare against: default codecs and interceptors, Opus,
 //! trickle ICE through in-memory channels. Included by each bench with `#[path]`.
+//!
+//! Two variants: [`bare_pc`] with the library's defaults everywhere (the original
+//! baseline), and [`bare_pc_loopback`] with the same ICE scope and DTLS/ICE settings as a
+//! session's loopback links (`rtc/engine.rs`), set on the library's own `SettingEngine`,
+//! for the like-for-like audio baseline of `call_setup`.
 
+#![allow(dead_code)] // each bench uses part of it
+
+use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc};
 use webrtc::api::APIBuilder;
 use webrtc::api::interceptor_registry::register_default_interceptors;
 use webrtc::api::media_engine::{MIME_TYPE_OPUS, MediaEngine};
+use webrtc::api::setting_engine::SettingEngine;
+use webrtc::dtls_transport::dtls_role::DTLSRole;
+use webrtc::ice::mdns::MulticastDnsMode;
+use webrtc::ice::network_type::NetworkType;
 use webrtc::ice_transport::ice_candidate::RTCIceCandidateInit;
 use webrtc::interceptor::registry::Registry;
 use webrtc::peer_connection::RTCPeerConnection;
 use webrtc::peer_connection::configuration::RTCConfiguration;
 use webrtc::peer_connection::peer_connection_state::RTCPeerConnectionState;
 use webrtc::rtp_transceiver::rtp_codec::RTCRtpCodecCapability;
+use webrtc::track::track_local::TrackLocal;
+use webrtc::track::track_local::track_local_static_sample::TrackLocalStaticSample;
 
 /// The library's peer connections with its own defaults (default codecs, default
 /// interceptors, default ICE gathering), wired the way its examples do.
@@ -22,6 +37,28 @@ pub async fn bare_pc() -> Arc<RTCPeerConnection> {
     media.register_default_codecs().expect("codecs");
     let registry = register_default_interceptors(Registry::new(), &mut media).expect("interceptors");
     let api = APIBuilder::new().with_media_engine(media).with_interceptor_registry(registry).build();
+    Arc::new(api.new_peer_connection(RTCConfiguration::default()).await.expect("pc"))
+}
+
+/// The library's peer connection with the loopback settings a session's links use
+/// (127.0.0.1 host candidates over UDP only, no mDNS, no wait before nominating a
+/// peer-reflexive pair, the answerer as DTLS server), default codecs and interceptors.
+pub async fn bare_pc_loopback() -> Arc<RTCPeerConnection> {
+    let mut media = MediaEngine::default();
+    media.register_default_codecs().expect("codecs");
+    let registry = register_default_interceptors(Registry::new(), &mut media).expect("interceptors");
+    let mut settings = SettingEngine::default();
+    settings.set_answering_dtls_role(DTLSRole::Server).expect("dtls role");
+    settings.set_include_loopback_candidate(true);
+    settings.set_ip_filter(Box::new(|ip: IpAddr| ip.is_loopback() && ip.is_ipv4()));
+    settings.set_network_types(vec![NetworkType::Udp4]);
+    settings.set_ice_multicast_dns_mode(MulticastDnsMode::Disabled);
+    settings.set_prflx_acceptance_min_wait(Some(Duration::ZERO));
+    let api = APIBuilder::new()
+        .with_media_engine(media)
+        .with_interceptor_registry(registry)
+        .with_setting_engine(settings)
+        .build();
     Arc::new(api.new_peer_connection(RTCConfiguration::default()).await.expect("pc"))
 }
 
@@ -58,6 +95,143 @@ pub fn bare_on_connected(pc: &RTCPeerConnection) -> Arc<Notify> {
     let n = Arc::clone(&up);
     pc.on_peer_connection_state_change(Box::new(move |s| {
         if s == RTCPeerConnectionState::Connected {
+            n.notify_one();
+        }
+        Box::pin(async {})
+    }));
+    up
+}
+
+/// A minimal two-way audio call on the bare library, the like-for-like baseline of a
+/// session's setup: [`bare_pc_loopback`] peers, offer/answer and trickle ICE through
+/// in-memory channels, each side sending a 440/660 Hz tone as 20 ms Opus frames (48 kHz
+/// mono VoIP, 32 kbit/s, in-band FEC, as the sessions encode) and decoding what it
+/// receives. Each sender writes its first frame the moment its peer connection reports
+/// connected, then one every 20 ms, as the library's own examples start writing samples
+/// once connected. Returns when the offerer decoded the answerer's first frame and
+/// the answerer the offerer's, each from the creation of the peers.
+///
+/// Each step is traced with target `trace_target` and `who` = "bare offerer" or
+/// "bare answerer", like the session's own setup traces.
+pub async fn run_bare_audio(limit: Duration) -> (Duration, Duration) {
+    use std::time::Instant;
+
+    let start = Instant::now();
+    let (a, b) = (bare_pc_loopback().await, bare_pc_loopback().await);
+    let (a_ready, b_ready) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    bare_trickle(&a, Arc::clone(&b), Arc::clone(&b_ready));
+    bare_trickle(&b, Arc::clone(&a), Arc::clone(&a_ready));
+    let (a_first, mut a_first_rx) = mpsc::unbounded_channel();
+    let (b_first, mut b_first_rx) = mpsc::unbounded_channel();
+    let mut senders = Vec::new();
+    for (pc, who, hz, first) in [(&a, "bare offerer", 440.0, a_first), (&b, "bare answerer", 660.0, b_first)]
+    {
+        trace_steps(pc, who);
+        let up = bare_on_connected_traced(pc, who);
+        decode_first(pc, who, first);
+        let track = Arc::new(TrackLocalStaticSample::new(opus(), format!("audio-{who}"), "s".into()));
+        let sender =
+            pc.add_track(Arc::clone(&track) as Arc<dyn TrackLocal + Send + Sync>).await.expect("add track");
+        // RTCP must be read for the interceptors to run, as in the library's examples.
+        tokio::spawn(async move { while sender.read_rtcp().await.is_ok() {} });
+        senders.push(tokio::spawn(send_tone(track, up, who, hz)));
+    }
+    let offer = a.create_offer(None).await.expect("offer");
+    a.set_local_description(offer.clone()).await.expect("a local");
+    b.set_remote_description(offer).await.expect("b remote");
+    b_ready.notify_one();
+    let answer = b.create_answer(None).await.expect("answer");
+    b.set_local_description(answer.clone()).await.expect("b local");
+    a.set_remote_description(answer).await.expect("a remote");
+    a_ready.notify_one();
+    let a_decoded = tokio::time::timeout(limit, a_first_rx.recv()).await.expect("bare audio decoded");
+    let b_decoded = tokio::time::timeout(limit, b_first_rx.recv()).await.expect("bare audio decoded");
+    let (a_decoded, b_decoded) = (a_decoded.expect("decoder alive"), b_decoded.expect("decoder alive"));
+    for sender in senders {
+        sender.abort();
+    }
+    a.close().await.expect("close a");
+    b.close().await.expect("close b");
+    (a_decoded - start, b_decoded - start)
+}
+
+/// Sends a tone as 20 ms Opus frames from the moment `up` is notified.
+async fn send_tone(track: Arc<TrackLocalStaticSample>, up: Arc<Notify>, who: &'static str, hz: f64) {
+    const FRAME: usize = 960;
+    let mut encoder =
+        opus::Encoder::new(48_000, opus::Channels::Mono, opus::Application::Voip).expect("opus encoder");
+    encoder.set_bitrate(opus::Bitrate::Bits(32_000)).expect("bitrate");
+    encoder.set_inband_fec(true).expect("fec");
+    up.notified().await;
+    // The first frame goes at once, the next ones every 20 ms. (Not `tokio::time::interval`:
+    // its "immediate" first tick still waits for the timer wheel's next millisecond.)
+    let mut next = tokio::time::Instant::now();
+    let (mut phase, step) = (0.0f64, std::f64::consts::TAU * hz / 48_000.0);
+    let mut first = true;
+    loop {
+        let frame: Vec<i16> = (0..FRAME)
+            .map(|_| {
+                phase = (phase + step) % std::f64::consts::TAU;
+                (phase.sin() * 8000.0) as i16
+            })
+            .collect();
+        let packet = encoder.encode_vec(&frame, 1275).expect("encode");
+        let sample = webrtc::media::Sample {
+            data: bytes::Bytes::from(packet),
+            duration: Duration::from_millis(20),
+            ..Default::default()
+        };
+        if track.write_sample(&sample).await.is_ok() && first {
+            first = false;
+            tracing::debug!(target: "switchboard::setup", stage = "first audio written", who);
+        }
+        next += Duration::from_millis(20);
+        tokio::time::sleep_until(next).await;
+    }
+}
+
+/// Decodes every remote audio frame; sends when the first one was decoded.
+fn decode_first(pc: &RTCPeerConnection, who: &'static str, first: mpsc::UnboundedSender<std::time::Instant>) {
+    pc.on_track(Box::new(move |track, _, _| {
+        let first = first.clone();
+        Box::pin(async move {
+            tokio::spawn(async move {
+                let mut decoder = opus::Decoder::new(48_000, opus::Channels::Mono).expect("opus decoder");
+                let mut pcm = vec![0i16; 960];
+                let mut decoded = false;
+                while let Ok((packet, _)) = track.read_rtp().await {
+                    if !decoded {
+                        tracing::debug!(target: "switchboard::setup", stage = "first rtp read", who);
+                    }
+                    if decoder.decode(&packet.payload, &mut pcm, false).is_ok() && !decoded {
+                        decoded = true;
+                        let _ = first.send(std::time::Instant::now());
+                    }
+                }
+            });
+        })
+    }));
+}
+
+/// Traces ICE, DTLS and connection state changes with the session's stage names.
+fn trace_steps(pc: &RTCPeerConnection, who: &'static str) {
+    pc.on_ice_connection_state_change(Box::new(move |state| {
+        tracing::debug!(target: "switchboard::setup", stage = "ice state", who, %state);
+        Box::pin(async {})
+    }));
+    pc.dtls_transport().on_state_change(Box::new(move |state| {
+        tracing::debug!(target: "switchboard::setup", stage = "dtls state", who, %state);
+        Box::pin(async {})
+    }));
+}
+
+/// [`bare_on_connected`], tracing the connected state like a session's link.
+fn bare_on_connected_traced(pc: &RTCPeerConnection, who: &'static str) -> Arc<Notify> {
+    let up = Arc::new(Notify::new());
+    let n = Arc::clone(&up);
+    pc.on_peer_connection_state_change(Box::new(move |s| {
+        if s == RTCPeerConnectionState::Connected {
+            tracing::debug!(target: "switchboard::setup", stage = "link state", who, state = "connected");
             n.notify_one();
         }
         Box::pin(async {})

@@ -6,11 +6,14 @@
 //! [`PeerLink::add_remote_candidate`]. Renegotiation (adding video to an audio call) is the
 //! same exchange run again after [`PeerLink::add_video_track`].
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{Mutex, mpsc, watch};
+use webrtc::dtls_transport::dtls_transport_state::RTCDtlsTransportState;
 use webrtc::ice_transport::ice_candidate::{RTCIceCandidate, RTCIceCandidateInit};
+use webrtc::ice_transport::ice_connection_state::RTCIceConnectionState;
 use webrtc::ice_transport::ice_server::RTCIceServer;
 use webrtc::media::Sample;
 use webrtc::peer_connection::RTCPeerConnection;
@@ -31,8 +34,8 @@ use super::error::{RtcError, lib};
 use super::receive::{codec_of, read_track};
 use super::stats::{Counters, add};
 use super::{
-    AudioFrame, IceScope, LinkEvent, LinkOptions, LinkState, LinkStats, MediaKind, RemoteTrack, VideoCodec,
-    VideoFrame,
+    AudioFrame, IceScope, LinkEvent, LinkOptions, LinkState, LinkStats, MediaKind, RemoteTrack, SETUP_TRACE,
+    VideoCodec, VideoFrame,
 };
 
 /// The stream id (SDP msid) of our tracks; one stream per participant, so a browser
@@ -46,13 +49,15 @@ const FIRST_VIDEO_FRAME_INTERVAL: Duration = Duration::from_micros(33_333);
 /// The longest an answer waits for loopback candidates (gathered in about 1 ms).
 const LOOPBACK_GATHER_WAIT: Duration = Duration::from_millis(50);
 
+/// Numbers links in setup traces ([`SETUP_TRACE`]), process-wide.
+static NEXT_LINK: AtomicU64 = AtomicU64::new(1);
+
 /// One peer connection to one remote participant. Cheap to share behind an `Arc`; every
 /// method takes `&self`. Needs a tokio runtime (the library spawns its tasks on it).
 #[derive(Debug)]
 pub struct PeerLink {
     pc: Arc<RTCPeerConnection>,
     shared: Arc<Shared>,
-    audio: StdMutex<Option<Arc<TrackLocalStaticSample>>>,
     video: StdMutex<Option<VideoSender>>,
     /// Remote candidates that arrived before the remote description, which the library
     /// refuses until it knows the remote ICE credentials. Held across the set-remote step
@@ -67,7 +72,17 @@ pub struct PeerLink {
 /// there is no reference cycle.
 #[derive(Debug)]
 struct Shared {
+    /// The link's number in setup traces.
+    id: u64,
     counters: Arc<Counters>,
+    /// Our audio track, once added. Here rather than in [`PeerLink`] because the held
+    /// frame is sent from the library's connection-state callback.
+    audio: StdMutex<Option<Arc<TrackLocalStaticSample>>>,
+    /// Orders every audio write, and holds the newest frame offered before the link was
+    /// connected (see [`PeerLink::hold_audio`]).
+    audio_out: Mutex<AudioOut>,
+    /// Whether the first audio packet has been written (traced once).
+    first_audio_written: AtomicBool,
     state: watch::Sender<LinkState>,
     events: mpsc::UnboundedSender<LinkEvent>,
     receive_queue: usize,
@@ -82,6 +97,13 @@ struct VideoSender {
     track: Arc<TrackLocalStaticSample>,
     /// Timestamp of the previous frame, to turn timestamps into RTP clock steps.
     last_timestamp: Option<Duration>,
+}
+
+/// The newest audio frame offered while the link was not connected, and when it was
+/// captured.
+#[derive(Debug, Default)]
+struct AudioOut {
+    held: Option<(AudioFrame, Instant)>,
 }
 
 #[derive(Debug, Default)]
@@ -103,7 +125,41 @@ impl Shared {
             }
         });
         if changed {
+            tracing::debug!(target: SETUP_TRACE, stage = "link state", link = self.id, %state);
             let _ = self.events.send(LinkEvent::State { state });
+        }
+    }
+
+    /// Writes one audio frame on our track, in order with every other audio write.
+    async fn write_audio(&self, out: &mut AudioOut, frame: &AudioFrame) -> Result<(), RtcError> {
+        // A newer frame supersedes the held one.
+        out.held = None;
+        let track = lock(&self.audio).clone().ok_or(RtcError::NoTrack { kind: MediaKind::Audio })?;
+        let sample = Sample { data: frame.data.clone(), duration: frame.duration, ..Default::default() };
+        track
+            .write_sample(&sample)
+            .await
+            .map_err(|source| RtcError::Send { kind: MediaKind::Audio, source: lib(source) })?;
+        add(&self.counters.audio_packets_sent, 1);
+        add(&self.counters.audio_bytes_sent, frame.data.len() as u64);
+        if !self.first_audio_written.swap(true, Ordering::Relaxed) {
+            tracing::debug!(target: SETUP_TRACE, stage = "first audio written", link = self.id);
+        }
+        Ok(())
+    }
+
+    /// The link just connected: sends the frame held while connecting, if it is still
+    /// current (captured within one frame duration). Without this, the first audio would
+    /// wait for the source's next frame, up to 20 ms after the transport is up.
+    async fn send_held_audio(&self) {
+        let mut out = self.audio_out.lock().await;
+        let Some((frame, captured)) = out.held.take() else { return };
+        if captured.elapsed() > frame.duration {
+            return;
+        }
+        tracing::debug!(target: SETUP_TRACE, stage = "held audio sent", link = self.id);
+        if let Err(e) = self.write_audio(&mut out, &frame).await {
+            tracing::debug!(link = self.id, "sending the held audio frame: {e}");
         }
     }
 }
@@ -162,9 +218,15 @@ impl PeerLink {
             step: "creating the peer connection",
             source: lib(source),
         })?);
+        let id = NEXT_LINK.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(target: SETUP_TRACE, stage = "link created", link = id);
         let (events, events_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
+            id,
             counters: Arc::new(Counters::default()),
+            audio: StdMutex::new(None),
+            audio_out: Mutex::new(AudioOut::default()),
+            first_audio_written: AtomicBool::new(false),
             state: watch::Sender::new(LinkState::New),
             events,
             receive_queue: options.receive_queue.max(1),
@@ -176,7 +238,22 @@ impl PeerLink {
         pc.on_peer_connection_state_change(Box::new(move |state| {
             if let Some(state) = link_state(state) {
                 s.set_state(state);
+                if state == LinkState::Connected {
+                    // After set_state, so a frame offered from now on is sent directly
+                    // (see `hold_audio`).
+                    tokio::spawn(Arc::clone(&s).send_held_audio_owned());
+                }
             }
+            Box::pin(async {})
+        }));
+
+        // ICE and DTLS steps, for setup traces only.
+        pc.on_ice_connection_state_change(Box::new(move |state: RTCIceConnectionState| {
+            tracing::debug!(target: SETUP_TRACE, stage = "ice state", link = id, %state);
+            Box::pin(async {})
+        }));
+        pc.dtls_transport().on_state_change(Box::new(move |state: RTCDtlsTransportState| {
+            tracing::debug!(target: SETUP_TRACE, stage = "dtls state", link = id, %state);
             Box::pin(async {})
         }));
 
@@ -184,7 +261,9 @@ impl PeerLink {
         pc.on_ice_candidate(Box::new(move |candidate: Option<RTCIceCandidate>| {
             // `None` marks the end of gathering; trickle needs no message for it.
             if let Some(candidate) = candidate {
-                s.gathered.send_replace(true);
+                if !s.gathered.send_replace(true) {
+                    tracing::debug!(target: SETUP_TRACE, stage = "first candidate gathered", link = s.id);
+                }
                 match candidate.to_json().map(serde_json::to_value) {
                     Ok(Ok(candidate)) => {
                         let _ = s.events.send(LinkEvent::LocalCandidate { candidate });
@@ -205,7 +284,6 @@ impl PeerLink {
         let link = Self {
             pc,
             shared,
-            audio: StdMutex::new(None),
             video: StdMutex::new(None),
             negotiation: Mutex::new(Negotiation::default()),
             answer_gather_wait: match options.ice_scope {
@@ -219,7 +297,7 @@ impl PeerLink {
     /// Adds our audio track (Opus 48 kHz). Before the first offer or answer, or followed
     /// by a renegotiation.
     pub async fn add_audio_track(&self) -> Result<(), RtcError> {
-        if lock(&self.audio).is_some() {
+        if lock(&self.shared.audio).is_some() {
             return Err(RtcError::TrackExists { kind: MediaKind::Audio });
         }
         let track = Arc::new(TrackLocalStaticSample::new(
@@ -228,7 +306,7 @@ impl PeerLink {
             STREAM_ID.to_owned(),
         ));
         self.add_track(Arc::clone(&track), MediaKind::Audio).await?;
-        *lock(&self.audio) = Some(track);
+        *lock(&self.shared.audio) = Some(track);
         Ok(())
     }
 
@@ -272,6 +350,7 @@ impl PeerLink {
             step: "set local description (offer)",
             source: lib(source),
         })?;
+        tracing::debug!(target: SETUP_TRACE, stage = "offer ready", link = self.shared.id);
         Ok(description_value(&offer))
     }
 
@@ -279,6 +358,7 @@ impl PeerLink {
     pub async fn accept_offer(&self, offer: serde_json::Value) -> Result<serde_json::Value, RtcError> {
         let offer = parse_description(offer, RTCSdpType::Offer, "offer")?;
         self.set_remote(offer, "set remote description (offer)").await?;
+        tracing::debug!(target: SETUP_TRACE, stage = "offer applied", link = self.shared.id);
         let answer = self
             .pc
             .create_answer(None)
@@ -298,21 +378,26 @@ impl PeerLink {
         // checks the pair the moment it applies the answer. (Not for gathering to
         // complete: the library reports that only after its own timeouts, ~50 ms later.)
         // The candidate is trickled as well.
+        tracing::debug!(target: SETUP_TRACE, stage = "answer created", link = self.shared.id);
         if !self.answer_gather_wait.is_zero()
             && tokio::time::timeout(self.answer_gather_wait, gathered.wait_for(|g| *g))
                 .await
                 .is_ok_and(|r| r.is_ok())
             && let Some(full) = self.pc.local_description().await
         {
+            tracing::debug!(target: SETUP_TRACE, stage = "answer ready", link = self.shared.id, candidates = true);
             return Ok(description_value(&full));
         }
+        tracing::debug!(target: SETUP_TRACE, stage = "answer ready", link = self.shared.id, candidates = false);
         Ok(description_value(&answer))
     }
 
     /// Accepts the remote peer's answer to our last offer.
     pub async fn accept_answer(&self, answer: serde_json::Value) -> Result<(), RtcError> {
         let answer = parse_description(answer, RTCSdpType::Answer, "answer")?;
-        self.set_remote(answer, "set remote description (answer)").await
+        self.set_remote(answer, "set remote description (answer)").await?;
+        tracing::debug!(target: SETUP_TRACE, stage = "answer applied", link = self.shared.id);
+        Ok(())
     }
 
     async fn set_remote(&self, desc: RTCSessionDescription, step: &'static str) -> Result<(), RtcError> {
@@ -351,17 +436,29 @@ impl PeerLink {
     }
 
     /// Sends one encoded audio packet (an Opus packet of `duration`, normally 20 ms).
-    /// Before the connection is up the packet is dropped by the library.
+    /// Before the connection is up the packet is dropped by the library; use
+    /// [`Self::hold_audio`] then.
     pub async fn send_audio(&self, frame: &AudioFrame) -> Result<(), RtcError> {
-        let track = lock(&self.audio).clone().ok_or(RtcError::NoTrack { kind: MediaKind::Audio })?;
-        let sample = Sample { data: frame.data.clone(), duration: frame.duration, ..Default::default() };
-        track
-            .write_sample(&sample)
-            .await
-            .map_err(|source| RtcError::Send { kind: MediaKind::Audio, source: lib(source) })?;
-        let counters = &self.shared.counters;
-        add(&counters.audio_packets_sent, 1);
-        add(&counters.audio_bytes_sent, frame.data.len() as u64);
+        let mut out = self.shared.audio_out.lock().await;
+        self.shared.write_audio(&mut out, frame).await
+    }
+
+    /// Offers an audio frame (captured at `captured`) while the link is not connected: the
+    /// newest one offered is sent the moment the link connects, if it is still current
+    /// then (captured within its own duration), instead of the first audio waiting for
+    /// the next frame. If the link has connected meanwhile, the frame is sent now. Older
+    /// held frames are dropped.
+    pub async fn hold_audio(&self, frame: &AudioFrame, captured: Instant) -> Result<(), RtcError> {
+        let mut out = self.shared.audio_out.lock().await;
+        // Checked under the lock: the connect callback sets the state before it takes the
+        // held frame under the same lock, so no frame falls between the two.
+        if self.state() == LinkState::Connected {
+            return self.shared.write_audio(&mut out, frame).await;
+        }
+        if lock(&self.shared.audio).is_none() {
+            return Err(RtcError::NoTrack { kind: MediaKind::Audio });
+        }
+        out.held = Some((frame.clone(), captured));
         Ok(())
     }
 
@@ -444,7 +541,7 @@ impl PeerLink {
     /// Closes the connection: stops tracks and transports, ends every remote track's
     /// frame stream and the tasks behind them, and reports [`LinkState::Closed`].
     pub async fn close(&self) -> Result<(), RtcError> {
-        lock(&self.audio).take();
+        lock(&self.shared.audio).take();
         lock(&self.video).take();
         let result = self.pc.close().await;
         self.shared.set_state(LinkState::Closed);
@@ -471,6 +568,11 @@ impl Drop for PeerLink {
 }
 
 impl Shared {
+    /// [`Self::send_held_audio`] as an owned future, for `tokio::spawn`.
+    async fn send_held_audio_owned(self: Arc<Self>) {
+        self.send_held_audio().await;
+    }
+
     /// Starts reading a track the remote peer sends and announces it to the session.
     fn start_remote_track(self: Arc<Self>, track: Arc<TrackRemote>) {
         let mime = track.codec().capability.mime_type;
@@ -487,8 +589,9 @@ impl Shared {
         }
         let (frames_tx, frames) = mpsc::channel(self.receive_queue);
         let remote = RemoteTrack { kind, codec, id: track.id(), frames };
+        tracing::debug!(target: SETUP_TRACE, stage = "remote track", link = self.id, %kind);
         let _ = self.events.send(LinkEvent::RemoteTrack { track: remote });
-        tokio::spawn(read_track(track, codec, frames_tx, Arc::clone(&self.counters)));
+        tokio::spawn(read_track(track, codec, frames_tx, Arc::clone(&self.counters), self.id));
     }
 }
 

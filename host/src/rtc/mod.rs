@@ -13,6 +13,12 @@
 //! - [`stats`]: the counters of one link.
 //! - [`error`]: the seam's error type, [`RtcError`].
 //!
+//! Each step of a link's setup (description set, candidate gathered, ICE and DTLS state,
+//! first audio written and read) is a `debug` tracing event with target [`SETUP_TRACE`]
+//! and fields `stage` and `link` (a process-wide link number), so a subscriber can time a
+//! call setup step by step (`benches/call_setup.rs` does; so does
+//! `RUST_LOG=switchboard::setup=debug`).
+//!
 //! See docs/architecture-rtc.md for the threading model and why this library version.
 
 pub mod engine;
@@ -29,6 +35,21 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 pub use error::RtcError;
+
+/// The tracing target of call setup steps (see the module docs). The session and the
+/// signaling layer use it too, for the steps that are theirs.
+pub const SETUP_TRACE: &str = "switchboard::setup";
+
+/// The kind of a signaling payload for setup traces: `offer`, `answer`, `candidate` or
+/// `other`. Reads only the shape, never the SDP.
+pub fn signal_kind(payload: &serde_json::Value) -> &'static str {
+    match payload.get("type").and_then(serde_json::Value::as_str) {
+        Some("offer") => "offer",
+        Some("answer") => "answer",
+        _ if payload.get("candidate").is_some() => "candidate",
+        _ => "other",
+    }
+}
 pub use link::PeerLink;
 pub use stats::LinkStats;
 

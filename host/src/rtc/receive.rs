@@ -21,7 +21,7 @@ use webrtc::rtp::packetizer::Depacketizer;
 use webrtc::track::track_remote::TrackRemote;
 
 use super::stats::{Counters, add};
-use super::{Codec, MediaKind, ReceivedFrame};
+use super::{Codec, MediaKind, ReceivedFrame, SETUP_TRACE};
 
 /// How many distinct frames (RTP timestamps) may wait for missing packets before the
 /// oldest is given up. Three frames is ~100 ms at 30 fps: enough for a NACK round trip on
@@ -48,7 +48,9 @@ pub(crate) async fn read_track(
     codec: Codec,
     frames: mpsc::Sender<ReceivedFrame>,
     counters: Arc<Counters>,
+    link: u64,
 ) {
+    let mut first = true;
     let mut assembler = match codec {
         Codec::Opus => None,
         Codec::Vp8 => Some(FrameAssembler::new(Box::new(Vp8Packet::default()), codec)),
@@ -57,6 +59,10 @@ pub(crate) async fn read_track(
     // The track read fails only when the track or the whole connection is closed.
     while let Ok((packet, _attributes)) = track.read_rtp().await {
         let now = Instant::now();
+        if first {
+            first = false;
+            tracing::debug!(target: SETUP_TRACE, stage = "first rtp read", link, ?codec);
+        }
         let ready: Vec<ReceivedFrame> = match assembler.as_mut() {
             None => {
                 add(&counters.audio_packets_received, 1);

@@ -165,6 +165,7 @@ impl Session {
             CallsException::new(ErrorCode::SdkInitError, format!("creating the Opus encoder: {e}"))
         })?;
         let camera = CameraPlan::check(&options.config)?;
+        tracing::debug!(target: rtc::SETUP_TRACE, stage = "devices ready");
 
         let client = SignalingClient::new(&options.server).map_err(client_exception)?;
         let (joined, room, room_events) =
@@ -218,6 +219,7 @@ impl Session {
             started_at,
             video,
             tap,
+            last_audio: None,
         };
         task.publish_all(first_events);
         tap::call_start_commands(&bus, &settings);
@@ -331,6 +333,14 @@ struct SessionTask {
     video: SessionVideo,
     /// The media tap for plugins that want encoded frames (recording).
     tap: MediaTap,
+    /// The newest microphone frame and when it came (none while muted), for new links.
+    last_audio: Option<(LastAudio, Instant)>,
+}
+
+/// The newest microphone frame: raw while alone (nothing is encoded then), else as sent.
+enum LastAudio {
+    Raw(Vec<i16>),
+    Encoded(Bytes),
 }
 
 impl SessionTask {
@@ -481,10 +491,35 @@ impl SessionTask {
         }
     }
 
+    /// Gives a new link the newest microphone frame, to send the moment it connects
+    /// rather than at the next frame, up to 20 ms later (see `PeerLink::hold_audio`).
+    /// Called once the offer or answer is on its way: the link connects a few ms later.
+    async fn prime_link(&mut self, link: &PeerLink) {
+        let Some((audio, at)) = self.last_audio.take() else { return };
+        let packet = match audio {
+            LastAudio::Encoded(packet) => packet,
+            LastAudio::Raw(samples) => match self.encoder.encode(&samples) {
+                Ok(packet) => Bytes::from(packet),
+                Err(e) => {
+                    tracing::debug!("encoding the newest frame for a new link: {e}");
+                    return;
+                }
+            },
+        };
+        let frame = rtc::AudioFrame { data: packet.clone(), duration: AudioFormat::FRAME_DURATION };
+        if let Err(e) = link.hold_audio(&frame, at).await {
+            tracing::debug!("holding audio for a new link: {e}");
+        }
+        self.last_audio = Some((LastAudio::Encoded(packet), at));
+    }
+
     async fn offer_to(&mut self, user: RtcUser) {
         let Some(link) = self.new_link(&user).await else { return };
         match link.create_offer().await {
-            Ok(offer) => self.signal(&user, offer),
+            Ok(offer) => {
+                self.signal(&user, offer);
+                self.prime_link(&link).await;
+            }
             Err(e) => self.error(
                 ErrorCode::PeerConnectionFailed,
                 format!("offering to {}: {e}", user.uid),
@@ -494,12 +529,16 @@ impl SessionTask {
     }
 
     fn signal(&self, to: &RtcUser, payload: serde_json::Value) {
+        let (kind, uid) = (rtc::signal_kind(&payload), &self.semantics.local().uid);
+        tracing::debug!(target: rtc::SETUP_TRACE, stage = "signal sent", kind, uid);
         if let Err(e) = self.room.signal(&to.resource, payload) {
             self.error(ErrorCode::SignalingLost, format!("signaling {}: {e}", to.uid), to.uid.clone());
         }
     }
 
     async fn on_signal(&mut self, from: RtcUser, payload: serde_json::Value) {
+        let (kind, uid) = (rtc::signal_kind(&payload), &self.semantics.local().uid);
+        tracing::debug!(target: rtc::SETUP_TRACE, stage = "signal received", kind, uid);
         let kind = payload.get("type").and_then(serde_json::Value::as_str).map(str::to_owned);
         let result = match kind.as_deref() {
             Some("offer") => {
@@ -517,6 +556,7 @@ impl SessionTask {
                 match link.accept_offer(payload).await {
                     Ok(answer) => {
                         self.signal(&from, answer);
+                        self.prime_link(&link).await;
                         Ok(())
                     }
                     Err(e) => Err(e),
@@ -676,7 +716,13 @@ impl SessionTask {
         let local = self.semantics.local().uid.clone();
         let dbfs = if self.gate.is_muted() { f32::NEG_INFINITY } else { level_dbfs(&samples) };
         self.on_level(&local, dbfs);
-        if self.gate.is_muted() || self.links.is_empty() {
+        let now = Instant::now();
+        if self.gate.is_muted() {
+            self.last_audio = None;
+            return;
+        }
+        if self.links.is_empty() {
+            self.last_audio = Some((LastAudio::Raw(samples), now));
             return;
         }
         let packet = match self.encoder.encode(&samples) {
@@ -686,10 +732,15 @@ impl SessionTask {
                 return;
             }
         };
+        self.last_audio = Some((LastAudio::Encoded(packet.clone()), now));
         self.tap.opus(&self.semantics.local().uid, &packet);
         let frame = rtc::AudioFrame { data: packet, duration: AudioFormat::FRAME_DURATION };
         for peer in self.links.values() {
             if peer.link.state() != LinkState::Connected {
+                // Sent the moment the link connects, instead of at the next frame.
+                if let Err(e) = peer.link.hold_audio(&frame, now).await {
+                    tracing::debug!(peer = peer.user.uid, "holding audio: {e}");
+                }
                 continue;
             }
             match peer.link.send_audio(&frame).await {

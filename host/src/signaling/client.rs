@@ -47,6 +47,7 @@ use super::protocol::{
     PROTOCOL_VERSION, ServerMessage, SessionInfo, StateChange,
 };
 use super::server::API_KEY_HEADER;
+use crate::rtc::SETUP_TRACE;
 
 /// How long [`RoomSender::close`] waits for the server to close the socket.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -198,6 +199,7 @@ impl SignalingClient {
         // TCP_NODELAY: signaling messages are small and sent back to back (see the server).
         let (mut socket, _) =
             tokio_tungstenite::connect_async_with_config(url.as_str(), None, true).await.map_err(ws_error)?;
+        tracing::debug!(target: SETUP_TRACE, stage = "websocket open");
         let join = ClientMessage::Join {
             token: token.to_owned(),
             session_id: session_id.map(str::to_owned),
@@ -244,6 +246,7 @@ impl SignalingClient {
             }
         };
 
+        tracing::debug!(target: SETUP_TRACE, stage = "joined", uid = joined.you.uid);
         let (out_tx, out_rx) = mpsc::unbounded_channel();
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (finished_tx, finished_rx) = watch::channel(false);

@@ -566,6 +566,7 @@ fn handle_message(
         .map_err(|err| CallsException::new(ErrorCode::InvalidArgument, format!("bad message: {err}")))?;
     match msg {
         ClientMessage::Signal { to, payload } => {
+            tracing::debug!(target: crate::rtc::SETUP_TRACE, stage = "server relays", kind = crate::rtc::signal_kind(&payload));
             state.rooms.relay(session_id, resource, &to, payload)?;
             Ok(None)
         }

@@ -169,6 +169,44 @@ async fn audio_flows_both_ways_in_order_with_payloads_intact() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audio_held_while_connecting_is_sent_on_connection_and_stale_audio_is_not() {
+    let (mut a, mut b) = pair().await;
+    a.link.add_audio_track().await.expect("a audio");
+    b.link.add_audio_track().await.expect("b audio");
+    // Held before anything is negotiated: a's frame is current for far longer than the
+    // setup takes; b's was captured long before its (20 ms) duration, so it is stale.
+    let fresh = AudioFrame { data: audio_payload(0xA, 7), duration: Duration::from_secs(60) };
+    a.link.hold_audio(&fresh, std::time::Instant::now()).await.expect("a holds");
+    let stale = AudioFrame { data: audio_payload(0xB, 9), duration: Duration::from_millis(20) };
+    let long_ago = std::time::Instant::now().checked_sub(Duration::from_secs(1)).expect("an earlier instant");
+    b.link.hold_audio(&stale, long_ago).await.expect("b holds");
+    negotiate(&a.link, &b.link).await;
+    a.link.wait_connected(PATIENCE).await.expect("a connects");
+    b.link.wait_connected(PATIENCE).await.expect("b connects");
+
+    // Nothing else was sent by a: the held frame arrives on its own, then live frames
+    // follow it in order.
+    let mut a_to_b = next_track(&mut b, MediaKind::Audio).await;
+    assert_eq!(next_frame(&mut a_to_b).await.data, fresh.data, "the held frame comes first");
+    send_audio(&a.link, 0xA, 8..10).await;
+    assert_eq!(index_of(&next_frame(&mut a_to_b).await), 8);
+    assert_eq!(index_of(&next_frame(&mut a_to_b).await), 9);
+    assert_eq!(a.link.stats().audio_packets_sent, 3);
+
+    // b's stale frame was dropped: the first frame a receives is b's first live one.
+    send_audio(&b.link, 0xB, 10..11).await;
+    let mut b_to_a = next_track(&mut a, MediaKind::Audio).await;
+    assert_eq!(index_of(&next_frame(&mut b_to_a).await), 10, "stale held audio is never sent");
+    assert_eq!(b.link.stats().audio_packets_sent, 1);
+
+    // Once connected, holding sends at once.
+    let now = std::time::Instant::now();
+    let frame = AudioFrame { data: audio_payload(0xA, 11), duration: Duration::from_millis(20) };
+    a.link.hold_audio(&frame, now).await.expect("a holds while connected");
+    assert_eq!(index_of(&next_frame(&mut a_to_b).await), 11);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn renegotiation_adds_video_both_ways_while_audio_keeps_flowing() {
     let (mut a, mut b) = audio_call().await;
     let mut b_audio = {
