@@ -95,12 +95,14 @@ pub(crate) fn device_error(direction: Direction, name: &str, err: &cpal::Error) 
 }
 
 /// The device buffer period we ask for, in frames, unless `SWITCHBOARD_AUDIO_PERIOD` (a
-/// number of frames) overrides it for measurements. cpal double-buffers it, so the ALSA
-/// buffer is two periods. One 20 ms frame: with the sink pulling straight from the mixer,
-/// 512 and 256 frames cut the device delay (about 27 -> 15-21 -> 6-11 ms on PipeWire) but
-/// brought 10-20x and 150-200x more xruns on the shared 2-core machine (cpal's ALSA thread
-/// late), which cost more than they saved (BENCHMARKS.md, "Audio").
-pub(crate) const DEVICE_PERIOD_FRAMES: u32 = AudioFormat::FRAME_SAMPLES as u32;
+/// number of frames) overrides it. cpal double-buffers it, so the ALSA buffer is two
+/// periods. 256 frames (5.3 ms): with the sink pulling straight from the mixer, the device
+/// delay is ~6-11 ms instead of ~27 ms for one 20 ms frame, and on an unloaded machine it
+/// had no more xruns or jitter-buffer underruns than 960 (fewer underrun samples, in fact;
+/// BENCHMARKS.md, "Audio"). A machine so loaded that cpal's thread is often late (the
+/// shared build machine at load 6+) gets xruns at 256; `SWITCHBOARD_AUDIO_PERIOD=960`
+/// trades ~20 ms of latency for robustness there.
+pub(crate) const DEVICE_PERIOD_FRAMES: u32 = 256;
 
 /// The period in use: [`DEVICE_PERIOD_FRAMES`] or the override. A device that refuses it
 /// fails to open with an error naming it.
