@@ -18,7 +18,7 @@
 //!
 //! Both hand their encoded frames to the media tap ([`super::tap`]) for plugins that record:
 //! the local frames as encoded, the remote ones as received, from a keyframe on. When a
-//! recording starts, [`SessionVideo::refresh_keyframes`] makes every video track send a
+//! recording starts, `SessionVideo::refresh_keyframes` makes every video track send a
 //! keyframe, so the recorder has somewhere to start from.
 //!
 //! See docs/architecture-video.md, "In a session", for the renegotiation rule and the
