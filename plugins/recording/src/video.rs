@@ -11,7 +11,7 @@
 //! alone).
 //!
 //! libwebm writes a frame as several small writes (element ID, size, block header, data).
-//! They are gathered in [`FrameSink`] and reach the file in one `write` per frame, so a
+//! They are gathered in `FrameSink` and reach the file in one `write` per frame, so a
 //! kill lands between frames rather than inside one (and each frame costs one system call
 //! instead of five).
 
