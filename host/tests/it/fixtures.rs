@@ -39,7 +39,12 @@ pub fn spec(name: &str, settings: serde_json::Value) -> PluginSpec {
 /// The JSON lines of a file written by a plugin (empty when the file does not exist yet).
 pub fn json_lines(path: &Path) -> Vec<serde_json::Value> {
     let Ok(text) = std::fs::read_to_string(path) else { return Vec::new() };
-    text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad line {l:?}: {e}"))).collect()
+    // A writer may be in the middle of a line: only newline-terminated lines are complete.
+    let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+    complete
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad line {l:?}: {e}")))
+        .collect()
 }
 
 /// The events an `event-log` file holds, without the `plugin_status_changed` noise.

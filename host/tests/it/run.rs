@@ -107,13 +107,26 @@ fn is_event(line: &Value, name: &str) -> bool {
     line["event"] == name
 }
 
+/// Clicks the element with `testid`. The page redraws its bar and tiles whenever the call
+/// state changes (a speaker change, a frame's tile), which can replace the node between
+/// finding and clicking it; then the click is retried on the new node, a few times.
 async fn click(page: &Page, testid: &str) {
-    page.find_element(format!("[data-testid=\"{testid}\"]"))
-        .await
-        .unwrap_or_else(|e| panic!("finding {testid}: {e}"))
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("clicking {testid}: {e}"));
+    let selector = format!("[data-testid=\"{testid}\"]");
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let result = match page.find_element(selector.clone()).await {
+            Ok(element) => element.click().await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => return,
+            Err(e) if attempts < 5 && e.to_string().contains("Could not find node") => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("clicking {testid} (attempt {attempts}): {e}"),
+        }
+    }
 }
 
 fn artifact(name: &str) -> PathBuf {
