@@ -588,9 +588,18 @@ impl SessionTask {
         let now = Instant::now();
         match message {
             ServerMessage::UserJoined { user, users } => {
+                let newcomer = (user.resource != self.semantics.local().resource
+                    && !self.links.contains_key(&user.resource))
+                .then(|| user.clone());
                 let events = self.semantics.user_joined(user, users, now);
                 self.publish_all(events);
-                // The newcomer sends the offer; nothing to do until it arrives.
+                // The newcomer sends the offer. Our side of the link is made now, while
+                // the offer is on its way, instead of when it arrives: its creation and
+                // the first frame's encoding (the microphone is encoded once a link
+                // exists) leave the setup's critical path.
+                if let Some(newcomer) = newcomer {
+                    let _ = self.new_link(&newcomer).await;
+                }
             }
             ServerMessage::UserLeft { user, users } => {
                 if let Some(peer) = self.links.remove(&user.resource) {
