@@ -109,7 +109,8 @@ fn is_event(line: &Value, name: &str) -> bool {
 
 /// Clicks the element with `testid`. The page redraws its bar and tiles whenever the call
 /// state changes (a speaker change, a frame's tile), which can replace the node between
-/// finding and clicking it; then the click is retried on the new node, a few times.
+/// finding and clicking it; then the click is retried on the new node, up to 10 times
+/// 50 ms apart, and a real absence still fails with the last error.
 async fn click(page: &Page, testid: &str) {
     let selector = format!("[data-testid=\"{testid}\"]");
     let mut attempts = 0;
@@ -121,7 +122,9 @@ async fn click(page: &Page, testid: &str) {
         };
         match result {
             Ok(()) => return,
-            Err(e) if attempts < 5 && e.to_string().contains("Could not find node") => {
+            // "Could not find node with given id" or "Node is either not visible or not an
+            // HTMLElement": the node found was replaced or detached by a redraw.
+            Err(_) if attempts < 10 => {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             Err(e) => panic!("clicking {testid} (attempt {attempts}): {e}"),
