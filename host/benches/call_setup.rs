@@ -27,7 +27,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use switchboard_core::Config;
 use switchboard_core::config::{AudioInput, AudioOutput};
 use switchboard_host::bus::{Bus, BusOptions};
@@ -36,10 +35,7 @@ use switchboard_host::media::{self, AudioFormat};
 use switchboard_host::rtc::LinkOptions;
 use switchboard_host::session::{Session, SessionOptions};
 use switchboard_host::signaling::{self, Secret, ServerConfig, ServerHandle, SignalingClient};
-use tokio::sync::{Notify, mpsc};
-use webrtc::media::Sample;
-use webrtc::track::track_local::TrackLocal;
-use webrtc::track::track_local::track_local_static_sample::TrackLocalStaticSample;
+use tokio::sync::mpsc;
 
 const API_KEY: &str = "bench-key";
 const LIMIT: Duration = Duration::from_secs(10);
@@ -157,64 +153,10 @@ async fn run_bare_call() -> ((Duration, Duration), HashMap<String, f64>) {
 
 #[path = "support/bare_pair.rs"]
 mod bare_pair;
-use bare_pair::{bare_on_connected, bare_pc, bare_trickle, opus, run_bare_audio};
+use bare_pair::{run_bare_audio, run_bare_rtp};
 
 #[path = "support/setup_trace.rs"]
 mod setup_trace;
-
-/// Creation of both peers to the first RTP packet read by the answerer. The offerer
-/// writes every 2 ms, so the 20 ms packet cadence is not in the figure.
-async fn run_bare() -> Duration {
-    let start = Instant::now();
-    let (a, b) = (bare_pc().await, bare_pc().await);
-    let (a_ready, b_ready) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
-    bare_trickle(&a, Arc::clone(&b), Arc::clone(&b_ready));
-    bare_trickle(&b, Arc::clone(&a), Arc::clone(&a_ready));
-    let _ = (bare_on_connected(&a), bare_on_connected(&b));
-    let (first_tx, mut first_rx) = mpsc::unbounded_channel();
-    b.on_track(Box::new(move |track, _, _| {
-        let tx = first_tx.clone();
-        Box::pin(async move {
-            tokio::spawn(async move {
-                if track.read_rtp().await.is_ok() {
-                    let _ = tx.send(Instant::now());
-                }
-                while track.read_rtp().await.is_ok() {}
-            });
-        })
-    }));
-    let a_track = Arc::new(TrackLocalStaticSample::new(opus(), "a".into(), "s".into()));
-    let b_track = Arc::new(TrackLocalStaticSample::new(opus(), "b".into(), "s".into()));
-    a.add_track(Arc::clone(&a_track) as Arc<dyn TrackLocal + Send + Sync>).await.expect("a track");
-    b.add_track(b_track as Arc<dyn TrackLocal + Send + Sync>).await.expect("b track");
-    let offer = a.create_offer(None).await.expect("offer");
-    a.set_local_description(offer.clone()).await.expect("a local");
-    b.set_remote_description(offer).await.expect("b remote");
-    b_ready.notify_one();
-    let answer = b.create_answer(None).await.expect("answer");
-    b.set_local_description(answer.clone()).await.expect("b local");
-    a.set_remote_description(answer).await.expect("a remote");
-    a_ready.notify_one();
-    let sending = tokio::spawn(async move {
-        loop {
-            let sample = Sample {
-                data: Bytes::from_static(&[0xfc; 60]),
-                duration: Duration::from_millis(20),
-                ..Default::default()
-            };
-            let _ = a_track.write_sample(&sample).await;
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-    });
-    let first = tokio::time::timeout(LIMIT, first_rx.recv())
-        .await
-        .expect("bare first audio arrives")
-        .expect("bare sender alive");
-    sending.abort();
-    a.close().await.expect("close a");
-    b.close().await.expect("close b");
-    first - start
-}
 
 // ---- Reporting ---------------------------------------------------------------------------
 
@@ -283,7 +225,7 @@ fn itemise(title: &str, runs: &[HashMap<String, f64>]) {
 async fn setup(server: &Server, runs: usize) {
     // One untimed run of each, so first-use costs do not land in the first sample.
     run_session(server, usize::MAX).await;
-    run_bare().await;
+    run_bare_rtp(LIMIT).await;
     run_bare_call().await;
     let (mut joined, mut first, mut other, mut bare) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut call_first, mut call_other) = (Vec::new(), Vec::new());
@@ -294,7 +236,7 @@ async fn setup(server: &Server, runs: usize) {
         first.push(ms(f));
         other.push(ms(o));
         session_steps.push(steps);
-        bare.push(ms(run_bare().await));
+        bare.push(ms(run_bare_rtp(LIMIT).await.first_rtp));
         let ((f, o), steps) = run_bare_call().await;
         call_first.push(ms(f));
         call_other.push(ms(o));

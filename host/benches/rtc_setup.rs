@@ -16,9 +16,6 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use switchboard_host::rtc::{AudioFrame, LinkEvent, LinkOptions, LinkState, MediaKind, PeerLink};
 use tokio::sync::{Notify, mpsc};
-use webrtc::media::Sample;
-use webrtc::track::track_local::TrackLocal;
-use webrtc::track::track_local::track_local_static_sample::TrackLocalStaticSample;
 
 const LIMIT: Duration = Duration::from_secs(10);
 
@@ -106,68 +103,11 @@ async fn run_link() -> Run {
 
 #[path = "support/bare_pair.rs"]
 mod bare_pair;
-use bare_pair::{bare_on_connected, bare_pc, bare_trickle, opus};
+use bare_pair::run_bare_rtp;
 
 async fn run_bare() -> Run {
-    let start = Instant::now();
-    let (a, b) = (bare_pc().await, bare_pc().await);
-    let (a_ready, b_ready) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
-    bare_trickle(&a, Arc::clone(&b), Arc::clone(&b_ready));
-    bare_trickle(&b, Arc::clone(&a), Arc::clone(&a_ready));
-    let (a_up, b_up) = (bare_on_connected(&a), bare_on_connected(&b));
-    let (first_tx, mut first_rx) = mpsc::unbounded_channel();
-    b.on_track(Box::new(move |track, _, _| {
-        let tx = first_tx.clone();
-        Box::pin(async move {
-            tokio::spawn(async move {
-                if track.read_rtp().await.is_ok() {
-                    let _ = tx.send(Instant::now());
-                }
-                // Keep reading so the interceptors run, as a real receiver would.
-                while track.read_rtp().await.is_ok() {}
-            });
-        })
-    }));
-    let a_track = Arc::new(TrackLocalStaticSample::new(opus(), "a".into(), "s".into()));
-    let b_track = Arc::new(TrackLocalStaticSample::new(opus(), "b".into(), "s".into()));
-    a.add_track(Arc::clone(&a_track) as Arc<dyn TrackLocal + Send + Sync>).await.expect("a track");
-    b.add_track(b_track as Arc<dyn TrackLocal + Send + Sync>).await.expect("b track");
-
-    let offer = a.create_offer(None).await.expect("offer");
-    a.set_local_description(offer.clone()).await.expect("a local");
-    b.set_remote_description(offer).await.expect("b remote");
-    b_ready.notify_one();
-    let answer = b.create_answer(None).await.expect("answer");
-    b.set_local_description(answer.clone()).await.expect("b local");
-    a.set_remote_description(answer).await.expect("a remote");
-    a_ready.notify_one();
-
-    let sending = tokio::spawn(async move {
-        loop {
-            let sample = Sample {
-                data: Bytes::from_static(&[0xfc; 60]),
-                duration: Duration::from_millis(20),
-                ..Default::default()
-            };
-            let _ = a_track.write_sample(&sample).await;
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-    });
-    let connected = tokio::time::timeout(LIMIT, async {
-        tokio::join!(a_up.notified(), b_up.notified());
-        start.elapsed()
-    })
-    .await
-    .expect("bare pair connects");
-    let first = tokio::time::timeout(LIMIT, first_rx.recv())
-        .await
-        .expect("bare first audio arrives")
-        .expect("bare first audio sender alive");
-    sending.abort();
-    let run = Run { connected, first_audio: first - start };
-    a.close().await.expect("close a");
-    b.close().await.expect("close b");
-    run
+    let bare = run_bare_rtp(LIMIT).await;
+    Run { connected: bare.connected, first_audio: bare.first_rtp }
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {

@@ -102,6 +102,86 @@ pub fn bare_on_connected(pc: &RTCPeerConnection) -> Arc<Notify> {
     up
 }
 
+/// Offer from `a`, answer from `b`, each side's trickled candidates released once it has
+/// its remote description (`a_ready` / `b_ready`, as handed to [`bare_trickle`]).
+pub async fn exchange(a: &RTCPeerConnection, b: &RTCPeerConnection, a_ready: &Notify, b_ready: &Notify) {
+    let offer = a.create_offer(None).await.expect("offer");
+    a.set_local_description(offer.clone()).await.expect("a local");
+    b.set_remote_description(offer).await.expect("b remote");
+    b_ready.notify_one();
+    let answer = b.create_answer(None).await.expect("answer");
+    b.set_local_description(answer.clone()).await.expect("b local");
+    a.set_remote_description(answer).await.expect("a remote");
+    a_ready.notify_one();
+}
+
+/// One run of the original baseline: [`bare_pc`] peers, the offerer writing a 60-byte
+/// packet every 2 ms (so the 20 ms packet cadence is not in the figure), timed from
+/// creating the peers.
+#[derive(Debug, Clone, Copy)]
+pub struct BareRtpRun {
+    /// Until both peer connections report connected.
+    pub connected: Duration,
+    /// Until the answerer read the first RTP packet.
+    pub first_rtp: Duration,
+}
+
+/// Runs the original baseline once; see [`BareRtpRun`].
+pub async fn run_bare_rtp(limit: Duration) -> BareRtpRun {
+    use std::time::Instant;
+    use webrtc::media::Sample;
+
+    let start = Instant::now();
+    let (a, b) = (bare_pc().await, bare_pc().await);
+    let (a_ready, b_ready) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    bare_trickle(&a, Arc::clone(&b), Arc::clone(&b_ready));
+    bare_trickle(&b, Arc::clone(&a), Arc::clone(&a_ready));
+    let (a_up, b_up) = (bare_on_connected(&a), bare_on_connected(&b));
+    let (first_tx, mut first_rx) = mpsc::unbounded_channel();
+    b.on_track(Box::new(move |track, _, _| {
+        let tx = first_tx.clone();
+        Box::pin(async move {
+            tokio::spawn(async move {
+                if track.read_rtp().await.is_ok() {
+                    let _ = tx.send(Instant::now());
+                }
+                // Keep reading so the interceptors run, as a real receiver would.
+                while track.read_rtp().await.is_ok() {}
+            });
+        })
+    }));
+    let a_track = Arc::new(TrackLocalStaticSample::new(opus(), "a".into(), "s".into()));
+    let b_track = Arc::new(TrackLocalStaticSample::new(opus(), "b".into(), "s".into()));
+    a.add_track(Arc::clone(&a_track) as Arc<dyn TrackLocal + Send + Sync>).await.expect("a track");
+    b.add_track(b_track as Arc<dyn TrackLocal + Send + Sync>).await.expect("b track");
+    exchange(&a, &b, &a_ready, &b_ready).await;
+    let sending = tokio::spawn(async move {
+        loop {
+            let sample = Sample {
+                data: bytes::Bytes::from_static(&[0xfc; 60]),
+                duration: Duration::from_millis(20),
+                ..Default::default()
+            };
+            let _ = a_track.write_sample(&sample).await;
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    });
+    let connected = tokio::time::timeout(limit, async {
+        tokio::join!(a_up.notified(), b_up.notified());
+        start.elapsed()
+    })
+    .await
+    .expect("bare pair connects");
+    let first = tokio::time::timeout(limit, first_rx.recv())
+        .await
+        .expect("bare first RTP arrives")
+        .expect("bare sender alive");
+    sending.abort();
+    a.close().await.expect("close a");
+    b.close().await.expect("close b");
+    BareRtpRun { connected, first_rtp: first - start }
+}
+
 /// A minimal two-way audio call on the bare library, the like-for-like baseline of a
 /// session's setup: [`bare_pc_loopback`] peers, offer/answer and trickle ICE through
 /// in-memory channels, each side sending a 440/660 Hz tone as 20 ms Opus frames (48 kHz
@@ -136,14 +216,7 @@ pub async fn run_bare_audio(limit: Duration) -> (Duration, Duration) {
         tokio::spawn(async move { while sender.read_rtcp().await.is_ok() {} });
         senders.push(tokio::spawn(send_tone(track, up, who, hz)));
     }
-    let offer = a.create_offer(None).await.expect("offer");
-    a.set_local_description(offer.clone()).await.expect("a local");
-    b.set_remote_description(offer).await.expect("b remote");
-    b_ready.notify_one();
-    let answer = b.create_answer(None).await.expect("answer");
-    b.set_local_description(answer.clone()).await.expect("b local");
-    a.set_remote_description(answer).await.expect("a remote");
-    a_ready.notify_one();
+    exchange(&a, &b, &a_ready, &b_ready).await;
     let a_decoded = tokio::time::timeout(limit, a_first_rx.recv()).await.expect("bare audio decoded");
     let b_decoded = tokio::time::timeout(limit, b_first_rx.recv()).await.expect("bare audio decoded");
     let (a_decoded, b_decoded) = (a_decoded.expect("decoder alive"), b_decoded.expect("decoder alive"));
