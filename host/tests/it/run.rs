@@ -138,6 +138,16 @@ fn artifact(name: &str) -> PathBuf {
     dir.join(name)
 }
 
+/// `switchboard serve` on a free loopback port, owned by `children`; its WebSocket URL.
+fn start_server(children: &mut Children) -> String {
+    let serve = children
+        .spawn("serve", switchboard().args(["serve", "--listen", "127.0.0.1:0"]).stdout(Stdio::piped()));
+    let line = first_line(serve);
+    let server = line.rsplit(' ').next().expect("an address").to_owned();
+    assert!(server.starts_with("ws://127.0.0.1:"), "{line}");
+    server
+}
+
 /// Issue 5: a live 3-party call shows three tiles with the decoded video; the page's mute
 /// reaches the others as `user_muted`; the page's end raises `call_end_button_pressed` and
 /// ends `run`.
@@ -146,11 +156,7 @@ async fn a_live_three_party_call_in_the_page_mutes_and_ends() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut children = Children::default();
 
-    let serve = children
-        .spawn("serve", switchboard().args(["serve", "--listen", "127.0.0.1:0"]).stdout(Stdio::piped()));
-    let line = first_line(serve);
-    let server = line.rsplit(' ').next().expect("an address").to_owned();
-    assert!(server.starts_with("ws://127.0.0.1:"), "{line}");
+    let server = start_server(&mut children);
 
     let (mut bob, bob_events) = join(dir.path(), &server, "bob", 440, "");
     children.spawn("bob", &mut bob);
@@ -308,10 +314,7 @@ async fn stage_box(page: &Page) -> StageBox {
 async fn the_live_page_enters_and_leaves_pip_through_the_bus() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut children = Children::default();
-    let serve = children
-        .spawn("serve", switchboard().args(["serve", "--listen", "127.0.0.1:0"]).stdout(Stdio::piped()));
-    let line = first_line(serve);
-    let server = line.rsplit(' ').next().expect("an address").to_owned();
+    let server = start_server(&mut children);
 
     let (mut bob, bob_events) = join(dir.path(), &server, "bob", 440, "");
     children.spawn("bob", &mut bob);
@@ -418,10 +421,7 @@ async fn the_live_page_enters_and_leaves_pip_through_the_bus() {
 async fn run_leaves_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut children = Children::default();
-    let serve = children
-        .spawn("serve", switchboard().args(["serve", "--listen", "127.0.0.1:0"]).stdout(Stdio::piped()));
-    let line = first_line(serve);
-    let server = line.rsplit(' ').next().expect("an address").to_owned();
+    let server = start_server(&mut children);
 
     let events = dir.path().join("alice.events.jsonl");
     let run = children.spawn(
