@@ -421,19 +421,30 @@ fn remove_sink(name: &str) {
     }
 }
 
-#[test]
-fn audio_routing_plays_on_the_selected_sink_moves_on_set_audio_mode_and_follows_sinks() {
+/// The routing tests' devices: PipeWire held for this test, sinks `spk_a` and `spk_b` (and
+/// no `spk_bt` left by an earlier run, which would make BLUETOOTH available from the
+/// start), and a capture of each sink's monitor.
+fn routing_sinks() -> (
+    std::sync::MutexGuard<'static, ()>,
+    switchboard_host::media::AudioSource,
+    switchboard_host::media::AudioSource,
+) {
     use switchboard_core::config::AudioInput;
-    use switchboard_host::media::analysis::{rms, tone_ratio};
-
-    let _pw = super::media::require_pipewire();
-    // A spk_bt left by an earlier run would make BLUETOOTH available from the start.
+    let pw = super::media::require_pipewire();
     remove_sink("spk_bt");
     pipewire_up(&["spk_a", "spk_b"]);
-    let mut mon_a = switchboard_host::media::start_source(&AudioInput::Device("spk_a_monitor".into()))
-        .expect("monitor of spk_a");
-    let mut mon_b = switchboard_host::media::start_source(&AudioInput::Device("spk_b_monitor".into()))
-        .expect("monitor of spk_b");
+    let monitor = |sink: &str| {
+        switchboard_host::media::start_source(&AudioInput::Device(format!("{sink}_monitor")))
+            .unwrap_or_else(|e| panic!("monitor of {sink}: {e}"))
+    };
+    (pw, monitor("spk_a"), monitor("spk_b"))
+}
+
+#[test]
+fn audio_routing_plays_on_the_selected_sink_moves_on_set_audio_mode_and_follows_sinks() {
+    use switchboard_host::media::analysis::{rms, tone_ratio};
+
+    let (_pw, mut mon_a, mut mon_b) = routing_sinks();
 
     let dir = tempfile::tempdir().expect("tempdir");
     let (_server, url) = serve();
@@ -498,16 +509,9 @@ fn audio_routing_plays_on_the_selected_sink_moves_on_set_audio_mode_and_follows_
 /// `audio_mode_changed` keeps the old mode selected (it never reports the new one).
 #[test]
 fn a_move_that_fails_keeps_playing_on_the_old_device_and_the_old_mode_selected() {
-    use switchboard_core::config::AudioInput;
     use switchboard_host::media::analysis::tone_ratio;
 
-    let _pw = super::media::require_pipewire();
-    remove_sink("spk_bt");
-    pipewire_up(&["spk_a", "spk_b"]);
-    let mut mon_a = switchboard_host::media::start_source(&AudioInput::Device("spk_a_monitor".into()))
-        .expect("monitor of spk_a");
-    let mut mon_b = switchboard_host::media::start_source(&AudioInput::Device("spk_b_monitor".into()))
-        .expect("monitor of spk_b");
+    let (_pw, mut mon_a, mut mon_b) = routing_sinks();
 
     // A device ALSA lists but cannot open: a LADSPA PCM whose plugin does not exist (a PCM
     // on a missing sound card would not even be listed). Only alice sees it: her HOME holds
