@@ -446,19 +446,25 @@ impl PeerLink {
     /// Offers an audio frame (captured at `captured`) while the link is not connected: the
     /// newest one offered is sent the moment the link connects, if it is still current
     /// then (captured within its own duration), instead of the first audio waiting for
-    /// the next frame. If the link has connected meanwhile, the frame is sent now. Older
-    /// held frames are dropped.
+    /// the next frame. If the link has connected meanwhile, the frame is sent now if it is
+    /// still current (a newer frame may have been sent already otherwise). A frame older
+    /// than the one held is dropped.
     pub async fn hold_audio(&self, frame: &AudioFrame, captured: Instant) -> Result<(), RtcError> {
         let mut out = self.shared.audio_out.lock().await;
         // Checked under the lock: the connect callback sets the state before it takes the
         // held frame under the same lock, so no frame falls between the two.
         if self.state() == LinkState::Connected {
+            if captured.elapsed() > frame.duration {
+                return Ok(());
+            }
             return self.shared.write_audio(&mut out, frame).await;
         }
         if lock(&self.shared.audio).is_none() {
             return Err(RtcError::NoTrack { kind: MediaKind::Audio });
         }
-        out.held = Some((frame.clone(), captured));
+        if out.held.as_ref().is_none_or(|(_, held)| *held <= captured) {
+            out.held = Some((frame.clone(), captured));
+        }
         Ok(())
     }
 

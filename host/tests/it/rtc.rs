@@ -169,14 +169,19 @@ async fn audio_flows_both_ways_in_order_with_payloads_intact() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn audio_held_while_connecting_is_sent_on_connection_and_stale_audio_is_not() {
+async fn audio_held_while_connecting_is_sent_on_connection_and_stale_or_older_audio_is_not() {
     let (mut a, mut b) = pair().await;
     a.link.add_audio_track().await.expect("a audio");
     b.link.add_audio_track().await.expect("b audio");
     // Held before anything is negotiated: a's frame is current for far longer than the
     // setup takes; b's was captured long before its (20 ms) duration, so it is stale.
     let fresh = AudioFrame { data: audio_payload(0xA, 7), duration: Duration::from_secs(60) };
-    a.link.hold_audio(&fresh, std::time::Instant::now()).await.expect("a holds");
+    let held_at = std::time::Instant::now();
+    a.link.hold_audio(&fresh, held_at).await.expect("a holds");
+    // A frame captured before the one held (its encoding finished late) never replaces it.
+    let older = AudioFrame { data: audio_payload(0xA, 6), duration: Duration::from_secs(60) };
+    let before = held_at.checked_sub(Duration::from_millis(1)).expect("an earlier instant");
+    a.link.hold_audio(&older, before).await.expect("a holds an older frame");
     let stale = AudioFrame { data: audio_payload(0xB, 9), duration: Duration::from_millis(20) };
     let long_ago = std::time::Instant::now().checked_sub(Duration::from_secs(1)).expect("an earlier instant");
     b.link.hold_audio(&stale, long_ago).await.expect("b holds");
@@ -204,6 +209,11 @@ async fn audio_held_while_connecting_is_sent_on_connection_and_stale_audio_is_no
     let frame = AudioFrame { data: audio_payload(0xA, 11), duration: Duration::from_millis(20) };
     a.link.hold_audio(&frame, now).await.expect("a holds while connected");
     assert_eq!(index_of(&next_frame(&mut a_to_b).await), 11);
+    // ... unless the frame is stale by then: a newer one may have gone already.
+    let stale = AudioFrame { data: audio_payload(0xA, 12), duration: Duration::from_millis(20) };
+    a.link.hold_audio(&stale, long_ago).await.expect("a holds a stale frame while connected");
+    send_audio(&a.link, 0xA, 13..14).await;
+    assert_eq!(index_of(&next_frame(&mut a_to_b).await), 13, "stale audio is never sent");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
