@@ -186,24 +186,58 @@ impl SignalingClient {
         answer(&url, self.http.get(&url).header(API_KEY_HEADER, api_key)).await
     }
 
-    /// Opens the room WebSocket and joins with a call token. `session_id`, when given, must
-    /// be the token's session. A refusal comes back as [`ClientError::Refused`] with the
-    /// server's code.
+    /// Opens the room WebSocket and joins with a call token: [`Self::connect`], then
+    /// [`RoomConnection::join`] without an offer.
     pub async fn join(
         &self,
         token: &str,
         session_id: Option<&str>,
     ) -> Result<(JoinedRoom, RoomSender, RoomEvents), ClientError> {
+        self.connect().await?.join(token, session_id, None).await
+    }
+
+    /// Opens the room WebSocket (TCP and the HTTP upgrade) without joining yet, so that a
+    /// caller can prepare its first offer meanwhile and send it with the join.
+    pub async fn connect(&self) -> Result<RoomConnection, ClientError> {
         let url = self.ws_url.clone();
-        let ws_error = |source| ClientError::WebSocket { url: url.clone(), source: Box::new(source) };
         // TCP_NODELAY: signaling messages are small and sent back to back (see the server).
-        let (mut socket, _) =
-            tokio_tungstenite::connect_async_with_config(url.as_str(), None, true).await.map_err(ws_error)?;
+        let (socket, _) = tokio_tungstenite::connect_async_with_config(url.as_str(), None, true)
+            .await
+            .map_err(|source| ClientError::WebSocket { url: url.clone(), source: Box::new(source) })?;
         tracing::debug!(target: SETUP_TRACE, stage = "websocket open");
+        Ok(RoomConnection { socket, url })
+    }
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// An open room WebSocket that has not joined yet, from [`SignalingClient::connect`].
+#[derive(Debug)]
+pub struct RoomConnection {
+    socket: Socket,
+    url: String,
+}
+
+impl RoomConnection {
+    /// Joins with a call token. `session_id`, when given, must be the token's session. A
+    /// refusal comes back as [`ClientError::Refused`] with the server's code.
+    ///
+    /// `offer`, when given, is a first offer for the member in the room the longest; the
+    /// server relays it with the join, and [`JoinedRoom::offered_to`] says who got it
+    /// (see `ClientMessage::Join`).
+    pub async fn join(
+        self,
+        token: &str,
+        session_id: Option<&str>,
+        offer: Option<serde_json::Value>,
+    ) -> Result<(JoinedRoom, RoomSender, RoomEvents), ClientError> {
+        let Self { mut socket, url } = self;
+        let ws_error = |source| ClientError::WebSocket { url: url.clone(), source: Box::new(source) };
         let join = ClientMessage::Join {
             token: token.to_owned(),
             session_id: session_id.map(str::to_owned),
             version: Some(PROTOCOL_VERSION),
+            offer,
         };
         socket.send(Message::text(to_json(&join))).await.map_err(ws_error)?;
 
@@ -226,8 +260,8 @@ impl SignalingClient {
             });
         };
         let joined = match serde_json::from_str::<ServerMessage>(first.as_str()) {
-            Ok(ServerMessage::Joined { version, session_id, you, users, states }) => {
-                JoinedRoom { version, session_id, you, users, states }
+            Ok(ServerMessage::Joined { version, session_id, you, users, states, offered_to }) => {
+                JoinedRoom { version, session_id, you, users, states, offered_to }
             }
             Ok(ServerMessage::Error { code, message }) => {
                 // The server closes right after a refusal; answering its close is a
@@ -300,10 +334,13 @@ pub struct JoinedRoom {
     pub users: Vec<RtcUser>,
     /// Everyone's recorded mute/pause/recording state, same order as `users`.
     pub states: Vec<MemberState>,
+    /// The `resource` of the member that got the offer the join carried, if any.
+    pub offered_to: Option<String>,
 }
 
 impl JoinedRoom {
-    /// Everyone already in the room but the local member: the peers a newcomer offers to.
+    /// Everyone already in the room but the local member: the peers a newcomer offers to
+    /// (`offered_to` has the join's offer already).
     pub fn others(&self) -> impl Iterator<Item = &RtcUser> {
         self.users.iter().filter(|u| u.resource != self.you.resource)
     }
@@ -400,7 +437,7 @@ impl futures_util::Stream for RoomEvents {
 
 /// Owns the socket: writes what the senders queue, reads what the server sends.
 async fn pump(
-    mut socket: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    mut socket: Socket,
     mut outbound: mpsc::UnboundedReceiver<Outgoing>,
     events: mpsc::UnboundedSender<ServerMessage>,
     finished: watch::Sender<bool>,

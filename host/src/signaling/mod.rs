@@ -21,7 +21,7 @@ pub mod protocol;
 pub mod server;
 pub mod tokens;
 
-pub use client::{ClientError, JoinedRoom, RoomEvents, RoomSender, SignalingClient};
+pub use client::{ClientError, JoinedRoom, RoomConnection, RoomEvents, RoomSender, SignalingClient};
 pub use protocol::{ClientMessage, MemberState, PROTOCOL_VERSION, ServerMessage, StateChange};
 pub use server::{ServerConfig, ServerError, ServerHandle, start};
 pub use tokens::{CallClaims, Secret, SecretError, TokenIssuer};

@@ -31,6 +31,13 @@ pub enum ClientMessage {
         /// The protocol version the client speaks; absent means [`PROTOCOL_VERSION`].
         #[serde(default, skip_serializing_if = "Option::is_none")]
         version: Option<u32>,
+        /// A first offer, made while the socket opened, for the member in the room the
+        /// longest: the server relays it as a `signal` right after that member's
+        /// `user_joined`, and `joined` says who got it (`offered_to`). It saves the
+        /// newcomer the round trip of waiting for `joined` before offering. Dropped when
+        /// the room is empty. A server that predates it ignores it (no `offered_to`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        offer: Option<serde_json::Value>,
     },
     /// Relay an opaque WebRTC payload (SDP offer or answer, ICE candidate) to one member.
     Signal {
@@ -111,7 +118,8 @@ pub struct MemberState {
 #[non_exhaustive]
 pub enum ServerMessage {
     /// The join succeeded. The newcomer sends an offer to every other member listed here
-    /// (the mesh convention: newcomers offer, members answer).
+    /// (the mesh convention: newcomers offer, members answer), but `offered_to`, which
+    /// already has the offer that came with `join`.
     Joined {
         /// The protocol version the server speaks.
         version: u32,
@@ -124,8 +132,13 @@ pub enum ServerMessage {
         /// The recorded state of every member in `users`, same order.
         #[serde(default)]
         states: Vec<MemberState>,
+        /// The `resource` of the member that got the offer carried by `join`, if any; the
+        /// newcomer offers to the other members itself.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        offered_to: Option<String>,
     },
-    /// Another member joined; it will send this member an offer.
+    /// Another member joined; it will send this member an offer (a `signal` that may
+    /// follow at once, when the newcomer's `join` carried it).
     UserJoined {
         /// Who joined.
         user: RtcUser,
@@ -229,7 +242,10 @@ mod tests {
     fn unknown_fields_and_types_are_tolerated() {
         let join: ClientMessage =
             serde_json::from_str(r#"{"type":"join","token":"t","extra":1}"#).expect("decodes");
-        assert_eq!(join, ClientMessage::Join { token: "t".into(), session_id: None, version: None });
+        assert_eq!(
+            join,
+            ClientMessage::Join { token: "t".into(), session_id: None, version: None, offer: None }
+        );
         let unknown: ClientMessage = serde_json::from_str(r#"{"type":"dance","x":1}"#).expect("decodes");
         assert_eq!(unknown, ClientMessage::Unknown);
         let unknown: ServerMessage = serde_json::from_str(r#"{"type":"weather"}"#).expect("decodes");

@@ -394,7 +394,7 @@ async fn connection(mut socket: WebSocket, state: Arc<AppState>, query: WsQuery)
     tokio::pin!(shutdown);
 
     let join = match query.token {
-        Some(token) => JoinRequest { token, session_id: query.session_id, version: None },
+        Some(token) => JoinRequest { token, session_id: query.session_id, version: None, offer: None },
         None => {
             let first = tokio::select! {
                 first = first_join(&mut socket, state.join_timeout) => first,
@@ -430,7 +430,7 @@ async fn connection(mut socket: WebSocket, state: Arc<AppState>, query: WsQuery)
     };
     let session_id = claims.sid;
     let (tx, mut rx) = mpsc::channel(OUTBOUND_QUEUE);
-    state.rooms.join(&session_id, user.clone(), tx);
+    state.rooms.join(&session_id, user.clone(), tx, join.offer);
     tracing::info!(session = %session_id, uid = %user.uid, %resource, "joined");
 
     let exit = loop {
@@ -495,6 +495,8 @@ struct JoinRequest {
     token: String,
     session_id: Option<String>,
     version: Option<u32>,
+    /// The offer that came with the join, for the member in the room the longest.
+    offer: Option<serde_json::Value>,
 }
 
 /// Waits for the first message, which must be `join`. `Err(Some(refusal))` is to be sent
@@ -519,8 +521,8 @@ async fn first_join(
             Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return Err(None),
         };
         return match serde_json::from_str::<ClientMessage>(text.as_str()) {
-            Ok(ClientMessage::Join { token, session_id, version }) => {
-                Ok(JoinRequest { token, session_id, version })
+            Ok(ClientMessage::Join { token, session_id, version, offer }) => {
+                Ok(JoinRequest { token, session_id, version, offer })
             }
             Ok(_) => {
                 Err(Some(CallsException::new(ErrorCode::InvalidState, "the first message must be join")))
@@ -566,7 +568,7 @@ fn handle_message(
         .map_err(|err| CallsException::new(ErrorCode::InvalidArgument, format!("bad message: {err}")))?;
     match msg {
         ClientMessage::Signal { to, payload } => {
-            tracing::debug!(target: crate::rtc::SETUP_TRACE, stage = "server relays", kind = crate::rtc::signal_kind(&payload));
+            trace_relay(&payload);
             state.rooms.relay(session_id, resource, &to, payload)?;
             Ok(None)
         }
@@ -584,6 +586,11 @@ fn handle_message(
             Err(CallsException::new(ErrorCode::InvalidArgument, "unknown message type"))
         }
     }
+}
+
+/// A step of call setup (see `rtc::SETUP_TRACE`).
+fn trace_relay(payload: &serde_json::Value) {
+    tracing::debug!(target: crate::rtc::SETUP_TRACE, stage = "server relays", kind = crate::rtc::signal_kind(payload));
 }
 
 async fn send_json(socket: &mut WebSocket, msg: &ServerMessage) -> Result<(), axum::Error> {
@@ -690,12 +697,21 @@ impl Rooms {
         self.lock().get(session_id).map(Room::users)
     }
 
-    /// Adds a member: the others get `user_joined`, then the newcomer gets `joined`, both
+    /// Adds a member: the newcomer gets `joined`, then the others get `user_joined`, all
     /// under the lock so that nothing another member sends can reach the newcomer first.
-    fn join(&self, session_id: &str, user: RtcUser, outbound: mpsc::Sender<ServerMessage>) {
+    /// An `offer` that came with the join goes to the member in the room the longest,
+    /// right after its `user_joined`.
+    fn join(
+        &self,
+        session_id: &str,
+        user: RtcUser,
+        outbound: mpsc::Sender<ServerMessage>,
+        offer: Option<serde_json::Value>,
+    ) {
         let mut rooms = self.lock();
         let room = rooms.entry(session_id.to_owned()).or_default();
         let resource = user.resource.clone();
+        let offered_to = offer.as_ref().and_then(|_| room.members.first()).map(|m| m.user.resource.clone());
         room.members.push(Member {
             state: MemberState { resource: resource.clone(), ..MemberState::default() },
             user: user.clone(),
@@ -708,10 +724,18 @@ impl Rooms {
             you: user.clone(),
             users: users.clone(),
             states: room.members.iter().map(|m| m.state.clone()).collect(),
+            offered_to: offered_to.clone(),
         };
         // The newcomer's queue is empty, so this cannot fail.
         room.send_to(&resource, joined);
-        let lagging = room.broadcast(&ServerMessage::UserJoined { user, users }, Some(&resource));
+        let mut lagging =
+            room.broadcast(&ServerMessage::UserJoined { user: user.clone(), users }, Some(&resource));
+        if let (Some(to), Some(payload)) = (offered_to, offer) {
+            trace_relay(&payload);
+            if !lagging.contains(&to) && !room.send_to(&to, ServerMessage::Signal { from: user, payload }) {
+                lagging.push(to);
+            }
+        }
         for resource in lagging {
             room.remove(&resource);
         }

@@ -52,6 +52,15 @@ impl Harness {
         Member { joined, sender, events }
     }
 
+    /// Joins with a first offer in the join message.
+    async fn join_offering(&self, uid: &str, session: &str, offer: serde_json::Value) -> Member {
+        let token = self.token(uid, session).await;
+        let connection = self.client.connect().await.expect("connects");
+        let (joined, sender, events) =
+            connection.join(&token, Some(session), Some(offer)).await.expect("joins");
+        Member { joined, sender, events }
+    }
+
     /// The uids in `session` now, as the admin endpoint reports them.
     async fn uids_in(&self, session: &str) -> Vec<String> {
         match self.client.session_info(API_KEY, session).await {
@@ -199,6 +208,38 @@ async fn signals_reach_only_their_addressee() {
     b.sender.signal("no-such-resource", json!({})).expect("sends");
     assert!(matches!(b.next().await, ServerMessage::Error { code: ErrorCode::InvalidArgument, .. }));
     assert_eq!(h.uids_in("s").await, ["a", "b", "c"]);
+}
+
+#[tokio::test]
+async fn an_offer_in_the_join_goes_to_the_longest_member_only_right_after_user_joined() {
+    let h = Harness::start().await;
+    let offer = |from: &str| json!({"type": "offer", "sdp": format!("v=0 {from}")});
+
+    // Alone in the room: the offer has nobody to go to, and `joined` says so.
+    let mut a = h.join_offering("a", "s", offer("a")).await;
+    assert_eq!(a.joined.offered_to, None);
+    let mut b = h.join("b", "s").await;
+    assert_eq!(b.joined.offered_to, None, "a join without an offer offers to nobody");
+    expect_user_joined(a.next().await, "b", &["a", "b"]);
+
+    // c's offer goes to a (in the room the longest), after a's user_joined; b gets none.
+    let c = h.join_offering("c", "s", offer("c")).await;
+    assert_eq!(c.joined.offered_to.as_deref(), Some(a.resource()));
+    expect_user_joined(a.next().await, "c", &["a", "b", "c"]);
+    match a.next().await {
+        ServerMessage::Signal { from, payload } => {
+            assert_eq!(from.resource, c.resource());
+            assert_eq!(payload, offer("c"));
+        }
+        other => panic!("expected c's offer, got {other:?}"),
+    }
+    expect_user_joined(b.next().await, "c", &["a", "b", "c"]);
+    // Had b received c's offer, it would be queued before this one.
+    c.sender.signal(b.resource(), json!({"ice": "c->b"})).expect("sends");
+    match b.next().await {
+        ServerMessage::Signal { payload, .. } => assert_eq!(payload, json!({"ice": "c->b"})),
+        other => panic!("expected c's candidate, got {other:?}"),
+    }
 }
 
 #[tokio::test]
@@ -415,7 +456,12 @@ async fn a_bad_message_after_joining_is_answered_and_the_member_stays() {
 
     let token = h.token("a", "s").await;
     a.sender
-        .send(switchboard_host::signaling::ClientMessage::Join { token, session_id: None, version: None })
+        .send(switchboard_host::signaling::ClientMessage::Join {
+            token,
+            session_id: None,
+            version: None,
+            offer: None,
+        })
         .expect("sends");
     assert!(matches!(a.next().await, ServerMessage::Error { code: ErrorCode::InvalidState, .. }));
     a.sender.send(switchboard_host::signaling::ClientMessage::Unknown).expect("sends");
