@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use actix::{Actor, Context as ActixContext, Handler, ResponseFuture};
 use bytes::Bytes;
-use switchboard_core::config::Config;
+use switchboard_core::config::{Config, MediaConfig};
 use switchboard_core::model::{CallsException, ErrorCode};
 use switchboard_core::{Command, Event, RtcUser};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -28,7 +28,9 @@ use super::output::{Counter, LocalStats, RemoteStats, StatsReport};
 use super::semantics::CallSemantics;
 use super::speaker::{SpeakerDetector, level_dbfs};
 use super::tap::{self, MediaTap};
-use super::video::{CameraPlan, SessionVideo, VideoFrames, VideoOutcome, offers_renegotiation};
+use super::video::{
+    CameraPlan, LINK_VIDEO_CODEC, SessionVideo, VideoFrames, VideoOutcome, offers_renegotiation,
+};
 use crate::bus::{Bus, HostCommand};
 use crate::media::{self, AudioFormat, AudioSink, AudioSource, Mixer, MuteGate, OpusDecoder, OpusEncoder};
 use crate::rtc::{self, LinkEvent, LinkOptions, LinkState, MediaKind, PeerLink};
@@ -38,6 +40,11 @@ use crate::signaling::protocol::{ServerMessage, StateChange};
 /// Level reports queued from the decoding tasks (about 50 per second per remote); more
 /// means the session task is stalled, and dropping them only delays the spotlight.
 const LEVEL_QUEUE: usize = 256;
+
+/// How long after the session starts, a link connects or a member leaves the spare link
+/// is made: past the tail of a setup that just finished (remote tracks, first frames), so
+/// making it (a few tenths of a ms) does not delay that setup's first audio.
+const SPARE_DELAY: Duration = Duration::from_millis(50);
 
 /// How to start a session.
 #[derive(Debug, Clone)]
@@ -154,22 +161,52 @@ impl Session {
     pub async fn start(options: SessionOptions, bus: Bus) -> Result<Session, CallsException> {
         let started_at = Instant::now();
         let settings = options.config.call.clone();
-        // Devices first: a missing microphone or speaker fails the start before anyone in
-        // the room sees us.
-        let source = media::start_source(&options.config.media.audio_input)
-            .map_err(|e| CallsException::new(e.code(), format!("opening audio input: {e}")))?;
-        let mixer = Mixer::new();
-        let sink = media::start_sink(&options.config.media.audio_output, mixer.clone())
-            .map_err(|e| CallsException::new(e.code(), format!("opening audio output: {e}")))?;
-        let encoder = OpusEncoder::new().map_err(|e| {
-            CallsException::new(ErrorCode::SdkInitError, format!("creating the Opus encoder: {e}"))
-        })?;
         let camera = CameraPlan::check(&options.config)?;
-        tracing::debug!(target: rtc::SETUP_TRACE, stage = "devices ready");
-
         let client = SignalingClient::new(&options.server).map_err(client_exception)?;
-        let (joined, room, room_events) =
-            client.join(&options.token, options.session_id.as_deref()).await.map_err(client_exception)?;
+        // Three things at once, none of them visible to the room: the audio devices open
+        // (on a blocking thread: a real device takes milliseconds), the WebSocket
+        // handshake, and the first link's offer, which then rides in the join and reaches
+        // the member already in the room without a round trip of its own.
+        let media = options.config.media.clone();
+        let devices = async move {
+            tokio::task::spawn_blocking(move || Devices::open(&media)).await.map_err(|e| {
+                CallsException::new(ErrorCode::SdkInitError, format!("opening the audio devices: {e}"))
+            })?
+        };
+        let (devices, connection, first_offer) =
+            tokio::join!(devices, client.connect(), FirstOffer::make(options.link.clone(), camera.is_some()));
+        let first_offer = first_offer
+            .map_err(|e| tracing::debug!("preparing the first offer: {e}; offering after the join instead"))
+            .ok();
+        // A missing microphone or speaker fails the start before anyone sees us.
+        let joined = match (devices, connection) {
+            (Ok(devices), Ok(connection)) => {
+                let offer = first_offer.as_ref().map(|first| first.offer.clone());
+                let joined = connection.join(&options.token, options.session_id.as_deref(), offer).await;
+                joined.map(|joined| (joined, devices)).map_err(client_exception)
+            }
+            (Err(e), _) => Err(e),
+            (Ok(_), Err(e)) => Err(client_exception(e)),
+        };
+        let ((joined, room, room_events), devices) = match joined {
+            Ok(joined) => joined,
+            Err(e) => {
+                if let Some(unused) = first_offer {
+                    close_unused(&unused.link).await;
+                }
+                return Err(e);
+            }
+        };
+        // Only the member that got the offer can answer it.
+        let mut first_offer = match (first_offer, joined.offered_to.clone()) {
+            (Some(first), Some(to)) => Some((to, first)),
+            (Some(unused), None) => {
+                close_unused(&unused.link).await;
+                None
+            }
+            (None, _) => None,
+        };
+        let Devices { source, sink, mixer, encoder } = devices;
 
         // Commands from the app and plugins are the local user's (`from` of capability commands).
         bus.set_local_user(joined.you.clone());
@@ -203,6 +240,8 @@ impl Session {
             room_events,
             link_options: options.link,
             links: HashMap::new(),
+            spare: None,
+            spare_due: None,
             link_tx,
             link_events,
             levels_tx,
@@ -243,9 +282,19 @@ impl Session {
         }
         let started = task.video.start(&joined.you);
         task.apply_video(started).await;
-        // The newcomer offers to everyone already in the room.
+        // The newcomer offers to everyone already in the room; one of them may have the
+        // offer that came with the join.
         for user in joined.others().cloned().collect::<Vec<_>>() {
-            task.offer_to(user).await;
+            match first_offer.take_if(|(to, _)| *to == user.resource) {
+                Some((_, first)) => {
+                    let link = task.adopt_link(&user, first.link, first.events).await;
+                    task.prime_link(&link);
+                }
+                None => task.offer_to(user).await,
+            }
+        }
+        if let Some((_, unused)) = first_offer {
+            close_unused(&unused.link).await;
         }
         actix::spawn(task.run());
         Ok(Session { bus, stats, finished, started_at, video_frames })
@@ -315,6 +364,12 @@ struct SessionTask {
     link_options: LinkOptions,
     /// By the remote's resource (one per connection: a user may join twice).
     links: HashMap<String, Peer>,
+    /// A link made ahead, with our audio track, for the next member to join: the
+    /// newcomer offers, and our side of its link is then ready when the offer arrives.
+    /// Made only while no link is being set up, so making it never delays a setup.
+    spare: Option<(PeerLink, mpsc::UnboundedReceiver<LinkEvent>)>,
+    /// When to make the spare link.
+    spare_due: Option<Instant>,
     link_tx: mpsc::UnboundedSender<(String, LinkEvent)>,
     link_events: mpsc::UnboundedReceiver<(String, LinkEvent)>,
     /// The audio level of each remote frame, from the decoding tasks.
@@ -338,6 +393,7 @@ struct SessionTask {
 }
 
 /// The newest microphone frame: raw while alone (nothing is encoded then), else as sent.
+#[derive(Clone)]
 enum LastAudio {
     Raw(Vec<i16>),
     Encoded(Bytes),
@@ -345,14 +401,10 @@ enum LastAudio {
 
 impl SessionTask {
     async fn run(mut self) {
+        self.want_spare();
         loop {
-            let deadline = self.semantics.next_deadline().map(tokio::time::Instant::from_std);
-            let timer = async move {
-                match deadline {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => std::future::pending().await,
-                }
-            };
+            let timer = sleep_until(self.semantics.next_deadline());
+            let spare_timer = sleep_until(self.spare_due);
             let frames = async {
                 match self.source.as_mut() {
                     Some(source) => source.frames().recv().await,
@@ -371,6 +423,10 @@ impl SessionTask {
                 Some((resource, event)) = self.link_events.recv() => self.on_link(resource, event).await,
                 Some((uid, dbfs)) = self.levels.recv() => self.on_level(&uid, dbfs),
                 Some(action) = self.actions.recv() => self.on_action(action).await,
+                () = spare_timer => {
+                    self.spare_due = None;
+                    self.make_spare().await;
+                }
                 () = timer => {
                     let events = self.semantics.on_timer(Instant::now());
                     self.publish_all(events);
@@ -449,37 +505,40 @@ impl SessionTask {
         }
     }
 
+    /// A link with our audio track: the spare if there is one, else a new one.
+    async fn audio_link(&mut self) -> Result<(PeerLink, mpsc::UnboundedReceiver<LinkEvent>), rtc::RtcError> {
+        if let Some(spare) = self.spare.take() {
+            return Ok(spare);
+        }
+        let (link, events) = PeerLink::new(self.link_options.clone()).await?;
+        link.add_audio_track().await?;
+        Ok((link, events))
+    }
+
+    /// Asks for the spare link (see `spare`) in [`SPARE_DELAY`].
+    fn want_spare(&mut self) {
+        if self.spare.is_none() {
+            self.spare_due = Some(Instant::now() + SPARE_DELAY);
+        }
+    }
+
+    /// Makes the spare link (see `spare`) unless there is one or a link is being set up.
+    async fn make_spare(&mut self) {
+        let in_setup =
+            self.links.values().any(|p| matches!(p.link.state(), LinkState::New | LinkState::Connecting));
+        if self.spare.is_some() || in_setup || self.semantics.is_ended() {
+            return;
+        }
+        match self.audio_link().await {
+            Ok(spare) => self.spare = Some(spare),
+            // The link made when a member joins reports the failure, if it fails again.
+            Err(e) => tracing::debug!("making a spare link: {e}"),
+        }
+    }
+
     async fn new_link(&mut self, user: &RtcUser) -> Option<Arc<PeerLink>> {
-        let created = async {
-            let (link, events) = PeerLink::new(self.link_options.clone()).await?;
-            link.add_audio_track().await?;
-            Ok::<_, rtc::RtcError>((link, events))
-        };
-        match created.await {
-            Ok((link, mut events)) => {
-                let link = Arc::new(link);
-                if let Err(e) = self.video.add_track(&user.resource, &link).await {
-                    self.error(
-                        ErrorCode::PeerConnectionFailed,
-                        format!("adding video to the link to {}: {e}", user.uid),
-                        user.uid.clone(),
-                    );
-                }
-                // Every link's events meet in one channel, tagged with the peer, so the
-                // session's select! has one arm for all links.
-                let tx = self.link_tx.clone();
-                let resource = user.resource.clone();
-                actix::spawn(async move {
-                    while let Some(event) = events.recv().await {
-                        if tx.send((resource.clone(), event)).is_err() {
-                            break;
-                        }
-                    }
-                });
-                self.links
-                    .insert(user.resource.clone(), Peer { user: user.clone(), link: Arc::clone(&link) });
-                Some(link)
-            }
+        match self.audio_link().await {
+            Ok((link, events)) => Some(self.adopt_link(user, Arc::new(link), events).await),
             Err(e) => {
                 self.error(
                     ErrorCode::PeerConnectionFailed,
@@ -491,26 +550,67 @@ impl SessionTask {
         }
     }
 
+    /// Makes `link` the link to `user`: our video track when video is on, its events into
+    /// the session's loop.
+    async fn adopt_link(
+        &mut self,
+        user: &RtcUser,
+        link: Arc<PeerLink>,
+        mut events: mpsc::UnboundedReceiver<LinkEvent>,
+    ) -> Arc<PeerLink> {
+        if let Err(e) = self.video.add_track(&user.resource, &link).await {
+            self.error(
+                ErrorCode::PeerConnectionFailed,
+                format!("adding video to the link to {}: {e}", user.uid),
+                user.uid.clone(),
+            );
+        }
+        // Every link's events meet in one channel, tagged with the peer, so the session's
+        // select! has one arm for all links. Events from before (a first offer's
+        // candidates) waited in `events`.
+        let tx = self.link_tx.clone();
+        let resource = user.resource.clone();
+        actix::spawn(async move {
+            while let Some(event) = events.recv().await {
+                if tx.send((resource.clone(), event)).is_err() {
+                    break;
+                }
+            }
+        });
+        self.links.insert(user.resource.clone(), Peer { user: user.clone(), link: Arc::clone(&link) });
+        link
+    }
+
     /// Gives a new link the newest microphone frame, to send the moment it connects
     /// rather than at the next frame, up to 20 ms later (see `PeerLink::hold_audio`).
     /// Called once the offer or answer is on its way: the link connects a few ms later.
-    async fn prime_link(&mut self, link: &PeerLink) {
-        let Some((audio, at)) = self.last_audio.take() else { return };
-        let packet = match audio {
-            LastAudio::Encoded(packet) => packet,
-            LastAudio::Raw(samples) => match self.encoder.encode(&samples) {
-                Ok(packet) => Bytes::from(packet),
-                Err(e) => {
-                    tracing::debug!("encoding the newest frame for a new link: {e}");
-                    return;
+    fn prime_link(&self, link: &Arc<PeerLink>) {
+        let Some((audio, at)) = self.last_audio.clone() else { return };
+        let link = Arc::clone(link);
+        actix::spawn(async move {
+            let packet = match audio {
+                LastAudio::Encoded(packet) => packet,
+                // Alone until now, nothing was encoded. Encoding takes a few tenths of a
+                // ms: on a thread of its own, with an encoder of its own, it overlaps the
+                // trip of the offer or answer just queued instead of delaying it.
+                LastAudio::Raw(samples) => {
+                    let encoded = tokio::task::spawn_blocking(move || {
+                        OpusEncoder::new().and_then(|mut encoder| encoder.encode(&samples))
+                    });
+                    match encoded.await {
+                        Ok(Ok(packet)) => Bytes::from(packet),
+                        failed => {
+                            tracing::debug!("encoding the newest frame for a new link: {failed:?}");
+                            return;
+                        }
+                    }
                 }
-            },
-        };
-        let frame = rtc::AudioFrame { data: packet.clone(), duration: AudioFormat::FRAME_DURATION };
-        if let Err(e) = link.hold_audio(&frame, at).await {
-            tracing::debug!("holding audio for a new link: {e}");
-        }
-        self.last_audio = Some((LastAudio::Encoded(packet), at));
+            };
+            let frame = rtc::AudioFrame { data: packet, duration: AudioFormat::FRAME_DURATION };
+            if let Err(e) = link.hold_audio(&frame, at).await {
+                tracing::debug!("holding audio for a new link: {e}");
+            }
+        });
     }
 
     async fn offer_to(&mut self, user: RtcUser) {
@@ -518,7 +618,7 @@ impl SessionTask {
         match link.create_offer().await {
             Ok(offer) => {
                 self.signal(&user, offer);
-                self.prime_link(&link).await;
+                self.prime_link(&link);
             }
             Err(e) => self.error(
                 ErrorCode::PeerConnectionFailed,
@@ -556,7 +656,7 @@ impl SessionTask {
                 match link.accept_offer(payload).await {
                     Ok(answer) => {
                         self.signal(&from, answer);
-                        self.prime_link(&link).await;
+                        self.prime_link(&link);
                         Ok(())
                     }
                     Err(e) => Err(e),
@@ -616,6 +716,7 @@ impl SessionTask {
                 if !still_here && let Some(uid) = self.speaker.remove(&uid) {
                     self.bus.publish(Event::ActiveSpeakerChanged { uid });
                 }
+                self.want_spare();
             }
             ServerMessage::Signal { from, payload } => self.on_signal(from, payload).await,
             ServerMessage::StateChanged { user, change } => {
@@ -676,6 +777,7 @@ impl SessionTask {
                 // A new receiver needs a keyframe to start from.
                 if state == LinkState::Connected {
                     self.video.keyframe_requested();
+                    self.want_spare();
                 }
                 tracing::debug!(peer = user.uid, %state, "link state");
             }
@@ -864,6 +966,9 @@ impl SessionTask {
         for (_, peer) in self.links.drain() {
             close_link(peer).await;
         }
+        if let Some((spare, _)) = self.spare.take() {
+            close_unused(&spare).await;
+        }
         self.video.stop();
         if let Some(source) = self.source.take() {
             source.stop();
@@ -875,6 +980,76 @@ impl SessionTask {
         }
         self.room.close().await;
         tracing::info!(after = ?self.started_at.elapsed(), "session over");
+    }
+}
+
+/// The audio devices and the encoder a session opens before it joins.
+struct Devices {
+    source: AudioSource,
+    sink: AudioSink,
+    mixer: Mixer,
+    encoder: OpusEncoder,
+}
+
+impl Devices {
+    /// Opens the configured microphone and speaker (blocking).
+    fn open(media: &MediaConfig) -> Result<Self, CallsException> {
+        let source = media::start_source(&media.audio_input)
+            .map_err(|e| CallsException::new(e.code(), format!("opening audio input: {e}")))?;
+        let mixer = Mixer::new();
+        let sink = media::start_sink(&media.audio_output, mixer.clone())
+            .map_err(|e| CallsException::new(e.code(), format!("opening audio output: {e}")))?;
+        let encoder = OpusEncoder::new().map_err(|e| {
+            CallsException::new(ErrorCode::SdkInitError, format!("creating the Opus encoder: {e}"))
+        })?;
+        tracing::debug!(target: rtc::SETUP_TRACE, stage = "devices ready");
+        Ok(Self { source, sink, mixer, encoder })
+    }
+}
+
+/// A link made and offered while the WebSocket opens, before anyone in the room is known:
+/// its offer rides in the join (see `ClientMessage::Join`), for the member in the room the
+/// longest.
+struct FirstOffer {
+    link: Arc<PeerLink>,
+    /// Held, not read, until the link has its peer: its first candidates wait here.
+    events: mpsc::UnboundedReceiver<LinkEvent>,
+    offer: serde_json::Value,
+}
+
+impl FirstOffer {
+    /// A link with our audio track, and our video track on a video call, and its offer.
+    async fn make(options: LinkOptions, video: bool) -> Result<Self, rtc::RtcError> {
+        let (link, events) = PeerLink::new(options).await?;
+        let offered = async {
+            link.add_audio_track().await?;
+            if video {
+                link.add_video_track(LINK_VIDEO_CODEC).await?;
+            }
+            link.create_offer().await
+        };
+        match offered.await {
+            Ok(offer) => Ok(Self { link: Arc::new(link), events, offer }),
+            Err(e) => {
+                close_unused(&link).await;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Closes a link made ahead that no member took.
+async fn close_unused(link: &PeerLink) {
+    if let Err(e) = link.close().await {
+        tracing::debug!("closing an unused link: {e}");
+    }
+}
+
+/// Sleeps until `at`; forever when there is nothing to wait for.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
     }
 }
 

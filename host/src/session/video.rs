@@ -169,6 +169,9 @@ impl CameraPlan {
     }
 }
 
+/// The codec of the video track every link gets.
+pub(super) const LINK_VIDEO_CODEC: rtc::VideoCodec = rtc::VideoCodec::Vp8;
+
 /// The session's video: see the module docs.
 #[derive(Debug)]
 pub(super) struct SessionVideo {
@@ -292,7 +295,7 @@ impl SessionVideo {
         if !self.is_on() || lock(&self.senders).contains_key(resource) {
             return Ok(());
         }
-        match link.add_video_track(rtc::VideoCodec::Vp8).await {
+        match link.add_video_track(LINK_VIDEO_CODEC).await {
             Ok(()) | Err(rtc::RtcError::TrackExists { .. }) => {}
             Err(e) => return Err(e),
         }
