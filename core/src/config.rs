@@ -1,4 +1,5 @@
-//! The TOML config file: `[call]`, `[media]`, `[ui]`, `[host]` and `[[plugin]]` tables.
+//! The TOML config file: `[call]`, `[media]`, `[network]`, `[ui]`, `[host]` and
+//! `[[plugin]]` tables.
 //!
 //! Parsing is pure: the host reads the file and hands the text here with its name, so that
 //! every error can say `file:line:col`. Unknown keys are not errors: they come back as
@@ -21,6 +22,8 @@ pub struct Config {
     pub call: CallSettings,
     /// Where audio and video come from and go to.
     pub media: MediaConfig,
+    /// How peer connections find each other.
+    pub network: NetworkConfig,
     /// Which layout draws the call view, and its buttons.
     pub ui: UiConfig,
     /// Where plugins are found.
@@ -208,6 +211,61 @@ impl fmt::Display for VideoInput {
             Self::Pattern(p) => write!(f, "pattern:{p}"),
         }
     }
+}
+
+/// The `[network]` table: how a participant's peer connections find the others.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NetworkConfig {
+    /// Where ICE gathers candidates: `loopback` (127.0.0.1 only: calls between processes
+    /// of one machine, the default) or `all` (every interface, plus what `ice_servers`
+    /// give: calls between machines).
+    pub ice: IceCandidates,
+    /// STUN and TURN servers (`[[network.ice_server]]`), used with `ice = "all"`.
+    #[serde(rename = "ice_server", skip_serializing_if = "Vec::is_empty")]
+    pub ice_servers: Vec<IceServerConfig>,
+    /// How long a connected link may go without hearing from its peer before it counts
+    /// as disconnected (it may still recover), in milliseconds.
+    pub ice_disconnected_timeout_ms: u64,
+    /// How long before a link without connectivity has failed, in milliseconds: the call
+    /// raises `error` with `PEER_CONNECTION_FAILED`, naming the peer.
+    pub ice_failed_timeout_ms: u64,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        // The WebRTC library's own defaults, as browsers use.
+        Self {
+            ice: IceCandidates::Loopback,
+            ice_servers: Vec::new(),
+            ice_disconnected_timeout_ms: 5_000,
+            ice_failed_timeout_ms: 25_000,
+        }
+    }
+}
+
+/// Where ICE gathers candidates (`[network] ice`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IceCandidates {
+    /// Only 127.0.0.1 over UDP.
+    #[default]
+    Loopback,
+    /// Every interface, plus the configured STUN/TURN servers.
+    All,
+}
+
+/// One STUN or TURN server (`[[network.ice_server]]`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct IceServerConfig {
+    /// `stun:HOST:PORT` or `turn:HOST:PORT?transport=udp` URLs.
+    pub urls: Vec<String>,
+    /// The TURN user name; empty for STUN.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub username: String,
+    /// The TURN credential; empty for STUN.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub credential: String,
 }
 
 /// The `[ui]` table.
@@ -479,6 +537,48 @@ fn locate(text: &str, path: &[Segment]) -> Option<Range<usize>> {
     span
 }
 
+impl NetworkConfig {
+    /// Checks the timeouts and servers; `err` builds the error for a key of the table.
+    fn validate(&self, err: impl Fn(&str, String) -> ConfigError) -> Result<(), ConfigError> {
+        if self.ice_disconnected_timeout_ms == 0 {
+            return Err(err("ice_disconnected_timeout_ms", "must be at least 1 ms".to_owned()));
+        }
+        if self.ice_failed_timeout_ms < self.ice_disconnected_timeout_ms {
+            return Err(err(
+                "ice_failed_timeout_ms",
+                format!(
+                    "must be at least `ice_disconnected_timeout_ms` ({} ms): a link fails only after it \
+                     has been disconnected",
+                    self.ice_disconnected_timeout_ms
+                ),
+            ));
+        }
+        if !self.ice_servers.is_empty() && self.ice == IceCandidates::Loopback {
+            return Err(err(
+                "ice_server",
+                "STUN/TURN servers are used only with `ice = \"all\"`; loopback gathers 127.0.0.1 alone"
+                    .to_owned(),
+            ));
+        }
+        for server in &self.ice_servers {
+            if server.urls.is_empty() {
+                return Err(err("ice_server", "an ice_server needs at least one URL in `urls`".to_owned()));
+            }
+            if let Some(url) = server
+                .urls
+                .iter()
+                .find(|u| !["stun:", "stuns:", "turn:", "turns:"].iter().any(|p| u.starts_with(p)))
+            {
+                return Err(err(
+                    "ice_server",
+                    format!("`{url}` is not a STUN or TURN URL (stun:, stuns:, turn:, turns:)"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Config {
     /// Parses a config from TOML text. `origin` names the file in errors and warnings.
     pub fn from_toml_str(text: &str, origin: &str) -> Result<Loaded, ConfigError> {
@@ -547,6 +647,10 @@ impl Config {
             let path = vec![Segment::Key("call".into()), Segment::Key("idle_timeout_period".into())];
             return Err(err(path, "`idle_timeout_period` must be at least 1 second".to_owned()));
         }
+        self.network.validate(|key, message| {
+            let path = vec![Segment::Key("network".into()), Segment::Key(key.into())];
+            err(path, message)
+        })?;
         if self.ui.layout.trim().is_empty() {
             let path = vec![Segment::Key("ui".into()), Segment::Key("layout".into())];
             return Err(err(path, "`ui.layout` names the layout plugin and cannot be empty".to_owned()));

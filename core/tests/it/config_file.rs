@@ -1,7 +1,9 @@
 //! The TOML config: round trips, `file:line:col` errors, unknown-key warnings, and the
 //! shipped `config/default.toml`.
 
-use switchboard_core::config::{AudioInput, AudioOutput, Config, ConfigError, Isolation, VideoInput};
+use switchboard_core::config::{
+    AudioInput, AudioOutput, Config, ConfigError, IceCandidates, IceServerConfig, Isolation, VideoInput,
+};
 use switchboard_core::settings::{AvatarMode, Mode};
 use switchboard_core::{AudioModeKind, CallSettings};
 
@@ -35,6 +37,12 @@ fn toml_round_trip() {
     config.ui.layout = "layout-grid".into();
     config.ui.buttons = Some(vec!["mute_audio".into(), "end_call".into()]);
     config.host.plugin_dirs = vec!["plugins".into()];
+    config.network.ice = IceCandidates::All;
+    config.network.ice_servers = vec![IceServerConfig {
+        urls: vec!["turn:turn.example.org:3478".into()],
+        username: "u".into(),
+        credential: "c".into(),
+    }];
     let loaded = Config::from_toml_str(
         "[[plugin]]\nname = \"recording\"\nisolation = \"process\"\n[plugin.settings]\nfolder = \"rec\"\n",
         "p.toml",
@@ -98,6 +106,36 @@ fn unknown_keys_warn_with_their_location() {
 }
 
 #[test]
+fn the_network_table_parses_and_refuses_what_cannot_work_with_file_line_col() {
+    let text = "[network]\nice = \"all\"\nice_failed_timeout_ms = 8000\n\n[[network.ice_server]]\n\
+                urls = [\"stun:stun.example.org:3478\"]\n\n[[network.ice_server]]\n\
+                urls = [\"turn:turn.example.org:3478\"]\nusername = \"u\"\ncredential = \"c\"\n";
+    let loaded = Config::from_toml_str(text, "net.toml").expect("valid");
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let network = loaded.config.network;
+    assert_eq!(network.ice, IceCandidates::All);
+    assert_eq!((network.ice_disconnected_timeout_ms, network.ice_failed_timeout_ms), (5000, 8000));
+    assert_eq!(network.ice_servers.len(), 2);
+    assert_eq!(network.ice_servers[1].username, "u");
+
+    let err = parse_err("[network]\nice = \"lan\"\n");
+    assert_eq!(err.location.line, 2, "{err}");
+    assert!(err.message.contains("loopback") && err.message.contains("all"), "{err}");
+
+    let err = parse_err("[network]\nice_disconnected_timeout_ms = 3000\nice_failed_timeout_ms = 1000\n");
+    assert_eq!((err.location.line, err.location.column), (3, 1), "{err}");
+    assert!(err.message.contains("at least `ice_disconnected_timeout_ms` (3000 ms)"), "{err}");
+
+    let err = parse_err("[network]\n[[network.ice_server]]\nurls = [\"stun:a.example:3478\"]\n");
+    assert_eq!(err.location.line, 2, "{err}");
+    assert!(err.message.contains("ice = \"all\""), "{err}");
+
+    let err = parse_err("[network]\nice = \"all\"\n[[network.ice_server]]\nurls = [\"http://a.example\"]\n");
+    assert_eq!(err.location.line, 3, "{err}");
+    assert!(err.message.contains("`http://a.example` is not a STUN or TURN URL"), "{err}");
+}
+
+#[test]
 fn a_plugin_needs_a_name_or_a_path() {
     let err = parse_err("[[plugin]]\nisolation = \"process\"\n");
     assert_eq!(err.location.line, 1, "{err}");
@@ -113,6 +151,7 @@ fn the_shipped_default_config_is_every_default_with_no_warnings() {
     let config = loaded.config;
     assert_eq!(config.call, CallSettings::default());
     assert_eq!(config.media, Config::default().media);
+    assert_eq!(config.network, Config::default().network);
     assert_eq!(config.ui, Config::default().ui);
     assert_eq!(config.host, Config::default().host);
     let names: Vec<Option<&str>> = config.plugins.iter().map(|p| p.name.as_deref()).collect();
@@ -130,7 +169,7 @@ fn the_shipped_default_config_is_every_default_with_no_warnings() {
             missing.push(key.to_owned());
         }
     });
-    for optional in ["default_audio_mode", "buttons"] {
+    for optional in ["default_audio_mode", "buttons", "urls", "username", "credential"] {
         assert!(text.contains(&format!("# {optional} =")), "`{optional}` is documented");
     }
     assert!(missing.is_empty(), "keys missing from config/default.toml: {missing:?}");
