@@ -112,6 +112,8 @@ fn setting_engine(options: &LinkOptions) -> Result<SettingEngine, RtcError> {
     settings
         .set_answering_dtls_role(DTLSRole::Server)
         .map_err(|source| RtcError::Setup { step: "choosing the DTLS role", source: lib(source) })?;
+    // Keepalives stay at the library's default (2 s): a peer that hears them is alive.
+    settings.set_ice_timeouts(Some(options.ice_disconnected_timeout), Some(options.ice_failed_timeout), None);
     match options.ice_scope {
         IceScope::Loopback => {
             settings.set_include_loopback_candidate(true);

@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
+use switchboard_core::config::{IceCandidates, NetworkConfig};
 use tokio::sync::mpsc;
 
 pub use error::RtcError;
@@ -140,11 +141,41 @@ pub struct LinkOptions {
     /// counts them in [`LinkStats::frames_dropped_queue_full`]). A slow consumer must not
     /// make the link buffer without bound.
     pub receive_queue: usize,
+    /// How long a connected link may hear nothing from its peer before it reports
+    /// [`LinkState::Disconnected`] (it may recover).
+    pub ice_disconnected_timeout: Duration,
+    /// How long before such a link reports [`LinkState::Failed`].
+    pub ice_failed_timeout: Duration,
 }
 
 impl Default for LinkOptions {
+    /// The `[network]` table's defaults.
     fn default() -> Self {
-        Self { ice_scope: IceScope::Loopback, ice_servers: Vec::new(), receive_queue: 512 }
+        Self::from(&NetworkConfig::default())
+    }
+}
+
+impl From<&NetworkConfig> for LinkOptions {
+    /// The links a participant with this `[network]` table makes.
+    fn from(network: &NetworkConfig) -> Self {
+        Self {
+            ice_scope: match network.ice {
+                IceCandidates::Loopback => IceScope::Loopback,
+                IceCandidates::All => IceScope::AllInterfaces,
+            },
+            ice_servers: network
+                .ice_servers
+                .iter()
+                .map(|s| IceServer {
+                    urls: s.urls.clone(),
+                    username: s.username.clone(),
+                    credential: s.credential.clone(),
+                })
+                .collect(),
+            receive_queue: 512,
+            ice_disconnected_timeout: Duration::from_millis(network.ice_disconnected_timeout_ms),
+            ice_failed_timeout: Duration::from_millis(network.ice_failed_timeout_ms),
+        }
     }
 }
 

@@ -85,8 +85,8 @@ pub async fn start_session(
         server: server.to_owned(),
         token,
         session_id: Some(session_id.to_owned()),
+        link: LinkOptions::from(&config.network),
         config,
-        link: LinkOptions::default(),
     };
     // The exception stays in the chain (not just its text), so callers can read its code.
     Session::start(options, bus).await.with_context(|| format!("joining session {session_id}"))

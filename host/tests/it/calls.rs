@@ -10,7 +10,7 @@
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -18,7 +18,8 @@ use serde_json::{Value, json};
 use switchboard_core::config::AudioInput;
 use switchboard_host::media::analysis::{rms, tone_ratio};
 use switchboard_host::media::{self, AudioFormat};
-use switchboard_host::signaling::{CallClaims, SignalingClient};
+use switchboard_host::rtc::{LinkEvent, LinkOptions, PeerLink};
+use switchboard_host::signaling::{CallClaims, ServerMessage, SignalingClient};
 
 const API_KEY: &str = "calls-test-key";
 const SECRET: &str = "calls-test-secret-0123456789abcdef";
@@ -113,6 +114,8 @@ struct Spec<'a> {
     output: Option<String>,
     /// Extra lines for the `[call]` table.
     call: &'a str,
+    /// Lines for the `[network]` table.
+    network: &'a str,
     /// A script, as TOML.
     script: Option<&'a str>,
     /// Extra flags.
@@ -121,7 +124,16 @@ struct Spec<'a> {
 
 impl<'a> Spec<'a> {
     fn new(uid: &'a str, session: &'a str, hz: u32) -> Self {
-        Self { uid, session, input: format!("tone:{hz}"), output: None, call: "", script: None, flags: &[] }
+        Self {
+            uid,
+            session,
+            input: format!("tone:{hz}"),
+            output: None,
+            call: "",
+            network: "",
+            script: None,
+            flags: &[],
+        }
     }
 }
 
@@ -129,8 +141,9 @@ fn write_config(dir: &Path, spec: &Spec<'_>, wav: &Path) -> PathBuf {
     let output = spec.output.clone().unwrap_or_else(|| format!("wav:{}", wav.display()));
     let config = dir.join(format!("{}.toml", spec.uid));
     let text = format!(
-        "[call]\naudio_only_call = true\n{}\n[media]\naudio_input = \"{}\"\naudio_output = \"{output}\"\n",
-        spec.call, spec.input
+        "[call]\naudio_only_call = true\n{}\n[media]\naudio_input = \"{}\"\naudio_output = \"{output}\"\n\
+         [network]\n{}\n",
+        spec.call, spec.input, spec.network
     );
     std::fs::write(&config, text).expect("writes the config");
     config
@@ -547,6 +560,109 @@ fn a_broken_peer_offer_is_peer_connection_failed() {
     assert!(alice.proc.wait().success());
     let events = alice.events();
     assert_eq!(events.last(), Some(&json!({"event": "session_ended", "reason": "end_session"})));
+}
+
+/// `[network] ice = "all"` (candidates on every interface, as between machines) still
+/// makes a call on one machine: each side decodes the other.
+#[test]
+fn a_call_with_candidates_on_every_interface_connects() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Serve::start();
+    let spec =
+        |uid, hz| Spec { network: "ice = \"all\"", flags: &["--duration", "3"], ..Spec::new(uid, "all", hz) };
+    let mut alice = join(&server, dir.path(), spec("alice", 440));
+    let mut bob = join(&server, dir.path(), spec("bob", 660));
+    assert!(alice.proc.wait().success() && bob.proc.wait().success());
+    assert!(bob.stats()["remote"]["alice"]["audio_frames_decoded"].as_u64() > Some(25), "{}", bob.stats());
+    assert!(alice.stats()["remote"]["bob"]["audio_frames_decoded"].as_u64() > Some(25), "{}", alice.stats());
+    assert_eq!(count(&alice.events(), "error"), 0, "{:?}", alice.events());
+}
+
+/// A peer whose network goes away mid-call (its process stops answering; its signaling
+/// stays up, so no `user_left` explains it): once `[network] ice_failed_timeout_ms` has
+/// passed without a word from it, the link has failed, reported as PEER_CONNECTION_FAILED
+/// naming the peer, and the participant stays in the call.
+#[test]
+fn a_peer_whose_network_dies_is_peer_connection_failed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Serve::start();
+    let network = "ice_disconnected_timeout_ms = 300\nice_failed_timeout_ms = 1000";
+    let mut alice = join(
+        &server,
+        dir.path(),
+        Spec { network, flags: &["--duration", "25"], ..Spec::new("alice", "n", 440) },
+    );
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    // Mallory's peer connection runs on a runtime of its own (the library spawns its tasks
+    // on the caller's), which is then dropped: its sockets close without a word, as when a
+    // machine loses its network.
+    let media = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("mallory's media runtime");
+    let on_media = media.handle().clone();
+    rt.block_on(async {
+        let client = server.client();
+        let user = client.create_user(API_KEY, "mallory", "Mallory", "").await.expect("user");
+        let token = client.generate_token("n", &user.auth_token).await.expect("token").token;
+        let (joined, sender, mut events) = client.join(&token, Some("n")).await.expect("joins");
+        let alice_at =
+            joined.users.iter().find(|u| u.uid == "alice").expect("alice is there").resource.clone();
+        let (link, mut link_events, offer) = on_media
+            .spawn(async {
+                let (link, events) = PeerLink::new(LinkOptions::default()).await.expect("link");
+                link.add_audio_track().await.expect("audio track");
+                let offer = link.create_offer().await.expect("offer");
+                (Arc::new(link), events, offer)
+            })
+            .await
+            .expect("mallory's link");
+        sender.signal(&alice_at, offer).expect("sends the offer");
+        // Relay until connected: Alice's answer and candidates in, ours out.
+        let connected = {
+            let link = Arc::clone(&link);
+            on_media.spawn(async move { link.wait_connected(Duration::from_secs(10)).await })
+        };
+        tokio::pin!(connected);
+        loop {
+            tokio::select! {
+                done = &mut connected => {
+                    done.expect("joined").expect("mallory connects to alice");
+                    break;
+                }
+                Some(msg) = events.recv() => if let ServerMessage::Signal { payload, .. } = msg {
+                    let link = Arc::clone(&link);
+                    on_media
+                        .spawn(async move {
+                            if payload["type"] == "answer" {
+                                link.accept_answer(payload).await
+                            } else {
+                                link.add_remote_candidate(payload).await
+                            }
+                        })
+                        .await
+                        .expect("joined")
+                        .expect("alice's answer and candidates apply");
+                },
+                Some(event) = link_events.recv() => if let LinkEvent::LocalCandidate { candidate } = event {
+                    sender.signal(&alice_at, candidate).expect("sends a candidate");
+                },
+            }
+        }
+        drop(link);
+        media.shutdown_background();
+        let error = alice.wait_for(|e| is(e, "error"), "an error");
+        assert_eq!(error["code"], "PEER_CONNECTION_FAILED", "{error}");
+        assert_eq!(error["details"], "mallory", "{error}");
+        assert!(error["message"].as_str().is_some_and(|m| m.contains("mallory")), "{error}");
+        // Mallory is still in the room as far as signaling knows: no user_left yet.
+        assert_eq!(count(&alice.events(), "user_left"), 0);
+        sender.leave().expect("leaves");
+    });
+    alice.wait_for(user_left("mallory"), "mallory leaving");
+    alice.proc.signal("-TERM");
+    assert!(alice.proc.wait().success());
 }
 
 /// Alone for `idle_timeout_period` seconds: the warning (at once, since the period is
