@@ -392,7 +392,8 @@ struct SessionTask {
     last_audio: Option<(LastAudio, Instant)>,
 }
 
-/// The newest microphone frame: raw while alone (nothing is encoded then), else as sent.
+/// The newest microphone frame: raw while alone and not recording (nothing is encoded
+/// then), else as sent.
 #[derive(Clone)]
 enum LastAudio {
     Raw(Vec<i16>),
@@ -832,7 +833,8 @@ impl SessionTask {
             self.last_audio = None;
             return;
         }
-        if self.links.is_empty() {
+        // Alone, nothing is encoded (nobody to send it to), unless a recorder wants it.
+        if self.links.is_empty() && !self.tap.recording() {
             self.last_audio = Some((LastAudio::Raw(samples), now));
             return;
         }

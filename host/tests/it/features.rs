@@ -295,6 +295,26 @@ fn a_recording_killed_with_sigkill_leaves_playable_files() {
     assert_eq!(manifest["complete"], false, "the manifest says the recording was cut short");
 }
 
+/// A participant alone in the call records its own audio too (nothing is sent then, but
+/// the recorder still gets every encoded frame).
+#[test]
+fn recording_alone_records_the_local_audio() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let folder = dir.path().join("recordings");
+    let (_server, url) = serve();
+    let config = write_config(dir.path(), "alice", 440, "null", &recording_plugin(&folder));
+    let script = "[[step]]\nat_ms = 300\naction = \"start_recording\"\n\n\
+                  [[step]]\nat_ms = 2300\naction = \"stop_recording\"\n\n\
+                  [[step]]\nat_ms = 2600\naction = \"end_session\"\n";
+    let alice = join(&url, dir.path(), "alice", &config, Some(script), 5.0);
+    assert!(alice.wait().success(), "alice's join exits cleanly");
+    let file = recording_dir(&folder).join("alice-audio.opus");
+    let (codec, duration) = probe(&file).unwrap_or_else(|| panic!("ffprobe reads {}", file.display()));
+    assert_eq!(codec, "opus");
+    assert!((duration - 2.0).abs() <= 0.3, "alice's audio lasts {duration} s, recorded 2 s alone");
+    assert!(decodes(&file), "{} decodes", file.display());
+}
+
 #[test]
 fn a_late_joiner_learns_that_the_call_is_being_recorded() {
     let dir = tempfile::tempdir().expect("tempdir");
