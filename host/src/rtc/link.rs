@@ -158,8 +158,11 @@ impl Shared {
             return;
         }
         tracing::debug!(target: SETUP_TRACE, stage = "held audio sent", link = self.id);
-        if let Err(e) = self.write_audio(&mut out, &frame).await {
-            tracing::debug!(link = self.id, "sending the held audio frame: {e}");
+        match self.write_audio(&mut out, &frame).await {
+            Ok(()) => {
+                let _ = self.events.send(LinkEvent::HeldAudioSent);
+            }
+            Err(e) => tracing::debug!(link = self.id, "sending the held audio frame: {e}"),
         }
     }
 }
@@ -457,7 +460,9 @@ impl PeerLink {
             if captured.elapsed() > frame.duration {
                 return Ok(());
             }
-            return self.shared.write_audio(&mut out, frame).await;
+            self.shared.write_audio(&mut out, frame).await?;
+            let _ = self.shared.events.send(LinkEvent::HeldAudioSent);
+            return Ok(());
         }
         if lock(&self.shared.audio).is_none() {
             return Err(RtcError::NoTrack { kind: MediaKind::Audio });

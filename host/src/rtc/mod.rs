@@ -284,4 +284,7 @@ pub enum LinkEvent {
     /// The remote peer asked for a keyframe (PLI or FIR) on our video track: the video
     /// encoder should make the next frame a keyframe.
     KeyframeRequested,
+    /// A frame offered with [`PeerLink::hold_audio`] was sent (when the link connected,
+    /// or at once on a link already connected), so the caller can count it as sent.
+    HeldAudioSent,
 }

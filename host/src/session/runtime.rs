@@ -813,6 +813,7 @@ impl SessionTask {
                 }
             }
             LinkEvent::KeyframeRequested => self.video.keyframe_requested(),
+            LinkEvent::HeldAudioSent => self.stats.audio_packets_sent.add(1),
         }
     }
 

@@ -21,17 +21,17 @@ struct Side {
     tracks: mpsc::UnboundedReceiver<RemoteTrack>,
     states: mpsc::UnboundedReceiver<LinkState>,
     keyframe_requests: mpsc::UnboundedReceiver<()>,
+    /// One `()` per `LinkEvent::HeldAudioSent`.
+    held_sent: mpsc::UnboundedReceiver<()>,
 }
 
 /// Routes one link's events: candidates to the other link (the in-memory signaling
 /// channel), the rest to the test.
-fn pump(
-    mut events: mpsc::UnboundedReceiver<LinkEvent>,
-    other: Arc<PeerLink>,
-) -> (mpsc::UnboundedReceiver<RemoteTrack>, mpsc::UnboundedReceiver<LinkState>, mpsc::UnboundedReceiver<()>) {
+fn pump(mut events: mpsc::UnboundedReceiver<LinkEvent>, link: Arc<PeerLink>, other: Arc<PeerLink>) -> Side {
     let (tracks_tx, tracks) = mpsc::unbounded_channel();
     let (states_tx, states) = mpsc::unbounded_channel();
-    let (kf_tx, kf) = mpsc::unbounded_channel();
+    let (kf_tx, keyframe_requests) = mpsc::unbounded_channel();
+    let (held_tx, held_sent) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         while let Some(event) = events.recv().await {
             match event {
@@ -55,22 +55,20 @@ fn pump(
                 LinkEvent::KeyframeRequested => {
                     let _ = kf_tx.send(());
                 }
+                LinkEvent::HeldAudioSent => {
+                    let _ = held_tx.send(());
+                }
             }
         }
     });
-    (tracks, states, kf)
+    Side { link, tracks, states, keyframe_requests, held_sent }
 }
 
 async fn pair() -> (Side, Side) {
     let (a, a_events) = PeerLink::new(LinkOptions::default()).await.expect("link a");
     let (b, b_events) = PeerLink::new(LinkOptions::default()).await.expect("link b");
     let (a, b) = (Arc::new(a), Arc::new(b));
-    let (a_tracks, a_states, a_kf) = pump(a_events, Arc::clone(&b));
-    let (b_tracks, b_states, b_kf) = pump(b_events, Arc::clone(&a));
-    (
-        Side { link: a, tracks: a_tracks, states: a_states, keyframe_requests: a_kf },
-        Side { link: b, tracks: b_tracks, states: b_states, keyframe_requests: b_kf },
-    )
+    (pump(a_events, Arc::clone(&a), Arc::clone(&b)), pump(b_events, b, a))
 }
 
 /// Offer from `offerer`, answer from `answerer`, through JSON text like the wire.
@@ -197,23 +195,35 @@ async fn audio_held_while_connecting_is_sent_on_connection_and_stale_or_older_au
     assert_eq!(index_of(&next_frame(&mut a_to_b).await), 8);
     assert_eq!(index_of(&next_frame(&mut a_to_b).await), 9);
     assert_eq!(a.link.stats().audio_packets_sent, 3);
+    // The held frame's send was announced (the session counts it as sent); b's stale one
+    // was never sent, so never announced (checked below, once b has sent live audio).
+    tokio::time::timeout(PATIENCE, a.held_sent.recv())
+        .await
+        .expect("in time")
+        .expect("a's held frame is announced");
 
     // b's stale frame was dropped: the first frame a receives is b's first live one.
     send_audio(&b.link, 0xB, 10..11).await;
     let mut b_to_a = next_track(&mut a, MediaKind::Audio).await;
     assert_eq!(index_of(&next_frame(&mut b_to_a).await), 10, "stale held audio is never sent");
     assert_eq!(b.link.stats().audio_packets_sent, 1);
+    assert!(b.held_sent.try_recv().is_err(), "b's stale frame was not announced as sent");
 
     // Once connected, holding sends at once.
     let now = std::time::Instant::now();
     let frame = AudioFrame { data: audio_payload(0xA, 11), duration: Duration::from_millis(20) };
     a.link.hold_audio(&frame, now).await.expect("a holds while connected");
     assert_eq!(index_of(&next_frame(&mut a_to_b).await), 11);
+    tokio::time::timeout(PATIENCE, a.held_sent.recv())
+        .await
+        .expect("in time")
+        .expect("sent at once, announced too");
     // ... unless the frame is stale by then: a newer one may have gone already.
     let stale = AudioFrame { data: audio_payload(0xA, 12), duration: Duration::from_millis(20) };
     a.link.hold_audio(&stale, long_ago).await.expect("a holds a stale frame while connected");
     send_audio(&a.link, 0xA, 13..14).await;
     assert_eq!(index_of(&next_frame(&mut a_to_b).await), 13, "stale audio is never sent");
+    assert!(a.held_sent.try_recv().is_err(), "the stale frame was not announced as sent");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
