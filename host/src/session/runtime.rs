@@ -34,7 +34,7 @@ use super::video::{
 use crate::bus::{Bus, HostCommand};
 use crate::media::{self, AudioFormat, AudioSink, AudioSource, Mixer, MuteGate, OpusDecoder, OpusEncoder};
 use crate::rtc::{self, LinkEvent, LinkOptions, LinkState, MediaKind, PeerLink};
-use crate::signaling::client::{ClientError, RoomEvents, RoomSender, SignalingClient};
+use crate::signaling::client::{ClientError, JoinedRoom, RoomEvents, RoomSender, SignalingClient};
 use crate::signaling::protocol::{ServerMessage, StateChange};
 
 /// Level reports queued from the decoding tasks (about 50 per second per remote); more
@@ -162,50 +162,8 @@ impl Session {
         let started_at = Instant::now();
         let settings = options.config.call.clone();
         let camera = CameraPlan::check(&options.config)?;
-        let client = SignalingClient::new(&options.server).map_err(client_exception)?;
-        // Three things at once, none of them visible to the room: the audio devices open
-        // (on a blocking thread: a real device takes milliseconds), the WebSocket
-        // handshake, and the first link's offer, which then rides in the join and reaches
-        // the member already in the room without a round trip of its own.
-        let media = options.config.media.clone();
-        let devices = async move {
-            tokio::task::spawn_blocking(move || Devices::open(&media)).await.map_err(|e| {
-                CallsException::new(ErrorCode::SdkInitError, format!("opening the audio devices: {e}"))
-            })?
-        };
-        let (devices, connection, first_offer) =
-            tokio::join!(devices, client.connect(), FirstOffer::make(options.link.clone(), camera.is_some()));
-        let first_offer = first_offer
-            .map_err(|e| tracing::debug!("preparing the first offer: {e}; offering after the join instead"))
-            .ok();
-        // A missing microphone or speaker fails the start before anyone sees us.
-        let joined = match (devices, connection) {
-            (Ok(devices), Ok(connection)) => {
-                let offer = first_offer.as_ref().map(|first| first.offer.clone());
-                let joined = connection.join(&options.token, options.session_id.as_deref(), offer).await;
-                joined.map(|joined| (joined, devices)).map_err(client_exception)
-            }
-            (Err(e), _) => Err(e),
-            (Ok(_), Err(e)) => Err(client_exception(e)),
-        };
-        let ((joined, room, room_events), devices) = match joined {
-            Ok(joined) => joined,
-            Err(e) => {
-                if let Some(unused) = first_offer {
-                    close_unused(&unused.link).await;
-                }
-                return Err(e);
-            }
-        };
-        // Only the member that got the offer can answer it.
-        let mut first_offer = match (first_offer, joined.offered_to.clone()) {
-            (Some(first), Some(to)) => Some((to, first)),
-            (Some(unused), None) => {
-                close_unused(&unused.link).await;
-                None
-            }
-            (None, _) => None,
-        };
+        let Joining { joined, room, room_events, devices, mut first_offer } =
+            join_room(&options, camera.is_some()).await?;
         let Devices { source, sink, mixer, encoder } = devices;
 
         // Commands from the app and plugins are the local user's (`from` of capability commands).
@@ -984,6 +942,66 @@ impl SessionTask {
         self.room.close().await;
         tracing::info!(after = ?self.started_at.elapsed(), "session over");
     }
+}
+
+/// What joining gives a session: the room, the devices, and the first offer's link with the
+/// member that took it.
+struct Joining {
+    joined: JoinedRoom,
+    room: RoomSender,
+    room_events: RoomEvents,
+    devices: Devices,
+    first_offer: Option<(String, FirstOffer)>,
+}
+
+/// Opens the devices, the WebSocket and a first offer at once, then joins the room with
+/// the offer. Nothing is left open on failure.
+async fn join_room(options: &SessionOptions, video: bool) -> Result<Joining, CallsException> {
+    let client = SignalingClient::new(&options.server).map_err(client_exception)?;
+    // Three things at once, none of them visible to the room: the audio devices open (on
+    // a blocking thread: a real device takes milliseconds), the WebSocket handshake, and
+    // the first link's offer, which then rides in the join and reaches the member already
+    // in the room without a round trip of its own.
+    let media = options.config.media.clone();
+    let devices = async move {
+        tokio::task::spawn_blocking(move || Devices::open(&media)).await.map_err(|e| {
+            CallsException::new(ErrorCode::SdkInitError, format!("opening the audio devices: {e}"))
+        })?
+    };
+    let (devices, connection, first_offer) =
+        tokio::join!(devices, client.connect(), FirstOffer::make(options.link.clone(), video));
+    let first_offer = first_offer
+        .map_err(|e| tracing::debug!("preparing the first offer: {e}; offering after the join instead"))
+        .ok();
+    // A missing microphone or speaker fails the start before anyone sees us.
+    let joined = match (devices, connection) {
+        (Ok(devices), Ok(connection)) => {
+            let offer = first_offer.as_ref().map(|first| first.offer.clone());
+            let joined = connection.join(&options.token, options.session_id.as_deref(), offer).await;
+            joined.map(|joined| (joined, devices)).map_err(client_exception)
+        }
+        (Err(e), _) => Err(e),
+        (Ok(_), Err(e)) => Err(client_exception(e)),
+    };
+    let ((joined, room, room_events), devices) = match joined {
+        Ok(joined) => joined,
+        Err(e) => {
+            if let Some(unused) = first_offer {
+                close_unused(&unused.link).await;
+            }
+            return Err(e);
+        }
+    };
+    // Only the member that got the offer can answer it.
+    let first_offer = match (first_offer, joined.offered_to.clone()) {
+        (Some(first), Some(to)) => Some((to, first)),
+        (Some(unused), None) => {
+            close_unused(&unused.link).await;
+            None
+        }
+        (None, _) => None,
+    };
+    Ok(Joining { joined, room, room_events, devices, first_offer })
 }
 
 /// The audio devices and the encoder a session opens before it joins.
