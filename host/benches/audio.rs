@@ -5,7 +5,8 @@
 //! `SWITCHBOARD_BENCH_CLICKS=N` sets how many clicks the latency part times (default 40);
 //! `SWITCHBOARD_BENCH_CLICKS=0` skips it; `SWITCHBOARD_BENCH_DEPTH=N` uses a fixed jitter
 //! buffer (prefill 1, N frames deep) instead of the adaptive one; `SWITCHBOARD_AUDIO_PERIOD=N`
-//! asks the devices for N-frame periods instead of the engine's default;
+//! asks the devices for N-frame periods instead of the engine's default (what
+//! `[media] audio_period_frames` sets in a participant's config);
 //! `SWITCHBOARD_BENCH_SINK=NAME` plays into null sink NAME (default `spk_a`; create it with
 //! `scripts/pipewire-up.sh NAME`) so other test runs on the same PipeWire stay out of it.
 
@@ -107,10 +108,14 @@ fn mouth_to_ear(clicks: usize) {
         Some(max_depth) => Mixer::with_config(JitterConfig { prefill: 1, max_depth }),
         None => Mixer::new(),
     };
-    let mut monitor = media::start_source(&AudioInput::Device(monitor_name.clone()))
+    let mut devices = media::DeviceOptions::default();
+    if let Some(period) = std::env::var("SWITCHBOARD_AUDIO_PERIOD").ok().and_then(|v| v.parse().ok()) {
+        devices.period_frames = period;
+    }
+    let mut monitor = media::start_source_with(&AudioInput::Device(monitor_name.clone()), devices)
         .unwrap_or_else(|e| panic!("{e}: {hint}"));
     let mut probe = media::probe_playout(&sink_name);
-    let sink = media::start_sink(&AudioOutput::Device(sink_name.clone()), mixer.clone())
+    let sink = media::start_sink_with(&AudioOutput::Device(sink_name.clone()), mixer.clone(), devices)
         .unwrap_or_else(|e| panic!("{e}: {hint}"));
     // Let the devices settle before the first click.
     thread::sleep(Duration::from_millis(300));
@@ -166,10 +171,10 @@ fn mouth_to_ear(clicks: usize) {
 
     assert!(!at_monitor.is_empty(), "no click came back from the monitor");
     assert!(!at_sink.is_empty(), "the playout probe saw no click");
-    let period = std::env::var("SWITCHBOARD_AUDIO_PERIOD").unwrap_or_else(|_| "default".into());
     println!(
-        "mouth-to-ear (local: click source -> opus -> mixer -> cpal {sink_name}), device period {period}, \
+        "mouth-to-ear (local: click source -> opus -> mixer -> cpal {sink_name}), device period {}, \
          jitter buffer {}",
+        devices.period_frames,
         depth.map_or("adaptive".to_owned(), |d| format!("fixed, depth {d}"))
     );
     report("  ear at the sink (cpal playback time)", &mut at_sink);

@@ -85,6 +85,10 @@ fn a_bad_media_source_has_file_line_col() {
     assert_eq!((err.location.line, err.location.column), (3, 15), "{err}");
     assert!(err.message.contains("pattern:front"), "{err}");
 
+    let err = parse_err("[media]\n\naudio_period_frames = 10\n");
+    assert_eq!((err.location.line, err.location.column), (3, 1), "{err}");
+    assert!(err.message.contains("16 to 8192, not 10"), "{err}");
+
     let err = parse_err("[media]\naudio_input = \"tone:-5\"\n");
     assert_eq!(err.location.line, 2, "{err}");
     assert!(err.message.contains("frequency"), "{err}");

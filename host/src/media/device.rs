@@ -3,6 +3,7 @@
 use std::fmt;
 
 use cpal::traits::{DeviceTrait, HostTrait};
+use switchboard_core::config::MediaConfig;
 
 use super::{AudioFormat, MediaError};
 
@@ -94,24 +95,31 @@ pub(crate) fn device_error(direction: Direction, name: &str, err: &cpal::Error) 
     }
 }
 
-/// The device buffer period we ask for, in frames, unless `SWITCHBOARD_AUDIO_PERIOD` (a
-/// number of frames) overrides it. cpal double-buffers it, so the ALSA buffer is two
-/// periods. 256 frames (5.3 ms): with the sink pulling straight from the mixer, the device
-/// delay is ~6-11 ms instead of ~27 ms for one 20 ms frame, and on an unloaded machine it
-/// had no more xruns or jitter-buffer underruns than 960 (fewer underrun samples, in fact;
-/// BENCHMARKS.md, "Audio"). A machine so loaded that cpal's thread is often late (the
-/// shared build machine at load 6+) gets xruns at 256; `SWITCHBOARD_AUDIO_PERIOD=960`
-/// trades ~20 ms of latency for robustness there.
-pub(crate) const DEVICE_PERIOD_FRAMES: u32 = 256;
+/// How audio devices are opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceOptions {
+    /// The buffer period asked of the device, in frames (`[media] audio_period_frames`).
+    /// cpal double-buffers it, so the ALSA buffer is two periods. The default, 256 frames
+    /// (5.3 ms): with the sink pulling straight from the mixer, the device delay is
+    /// ~6-11 ms instead of ~27 ms for one 20 ms frame, and on an unloaded machine it had
+    /// no more xruns or jitter-buffer underruns than 960 (fewer underrun samples, in fact;
+    /// BENCHMARKS.md, "Audio"). A machine so loaded that cpal's thread is often late (the
+    /// shared build machine at load 6+) gets xruns at 256; 960 trades ~20 ms of latency
+    /// for robustness there. A device that refuses the period fails to open with an
+    /// error naming it.
+    pub period_frames: u32,
+}
 
-/// The period in use: [`DEVICE_PERIOD_FRAMES`] or the override. A device that refuses it
-/// fails to open with an error naming it.
-pub(crate) fn device_period_frames() -> u32 {
-    std::env::var("SWITCHBOARD_AUDIO_PERIOD")
-        .ok()
-        .and_then(|v| v.parse::<u32>().ok())
-        .filter(|&n| (16..=8192).contains(&n))
-        .unwrap_or(DEVICE_PERIOD_FRAMES)
+impl Default for DeviceOptions {
+    fn default() -> Self {
+        Self::from(&MediaConfig::default())
+    }
+}
+
+impl From<&MediaConfig> for DeviceOptions {
+    fn from(media: &MediaConfig) -> Self {
+        Self { period_frames: media.audio_period_frames }
+    }
 }
 
 /// Picks a 48 kHz stream config for the device, preferring f32 then i16, and the fewest
@@ -120,6 +128,7 @@ pub(crate) fn stream_config(
     device: &cpal::Device,
     direction: Direction,
     name: &str,
+    options: DeviceOptions,
 ) -> Result<(cpal::StreamConfig, cpal::SampleFormat), MediaError> {
     let ranges: Vec<cpal::SupportedStreamConfigRange> = match direction {
         Direction::Input => device.supported_input_configs().map(|r| r.collect()),
@@ -140,7 +149,7 @@ pub(crate) fn stream_config(
             let config = cpal::StreamConfig {
                 channels: range.channels(),
                 sample_rate: rate,
-                buffer_size: cpal::BufferSize::Fixed(device_period_frames()),
+                buffer_size: cpal::BufferSize::Fixed(options.period_frames),
             };
             return Ok((config, format));
         }

@@ -19,7 +19,7 @@ use cpal::traits::{DeviceTrait, StreamTrait};
 use cpal::{FromSample, SizedSample};
 use switchboard_core::config::AudioOutput;
 
-use super::device::{self, Direction, device_error, device_name};
+use super::device::{self, DeviceOptions, Direction, device_error, device_name};
 use super::{AudioFormat, MediaError, Mixer, probe};
 /// How often a WAV sink rewrites its header, so a file cut short stays valid.
 const WAV_FLUSH_FRAMES: u64 = 50;
@@ -60,6 +60,8 @@ struct Counters {
 pub struct AudioSink {
     mixer: Mixer,
     output: AudioOutput,
+    /// How devices are opened, on a move too.
+    options: DeviceOptions,
     counters: Arc<Counters>,
     running: Option<Running>,
 }
@@ -73,12 +75,22 @@ struct Running {
     stream: Option<(device::OpenStream, Arc<AtomicBool>)>,
 }
 
-/// Starts the sink named by the config, mixing from `mixer`.
+/// Starts the sink named by the config, mixing from `mixer`; a device is opened with the
+/// default [`DeviceOptions`].
 pub fn start_sink(output: &AudioOutput, mixer: Mixer) -> Result<AudioSink, MediaError> {
+    start_sink_with(output, mixer, DeviceOptions::default())
+}
+
+/// [`start_sink`], devices (this one and any it moves to) opened with `options`.
+pub fn start_sink_with(
+    output: &AudioOutput,
+    mixer: Mixer,
+    options: DeviceOptions,
+) -> Result<AudioSink, MediaError> {
     let counters = Arc::new(Counters::default());
-    let prepared = prepare(output, &mixer, &counters)?;
+    let prepared = prepare(output, &mixer, &counters, options)?;
     let running = launch(prepared, output, mixer.clone(), Arc::clone(&counters))?;
-    Ok(AudioSink { mixer, output: output.clone(), counters, running: Some(running) })
+    Ok(AudioSink { mixer, output: output.clone(), options, counters, running: Some(running) })
 }
 
 impl AudioSink {
@@ -96,7 +108,7 @@ impl AudioSink {
         if *output == self.output && self.running.is_some() {
             return Ok(());
         }
-        let prepared = prepare(output, &self.mixer, &self.counters)?;
+        let prepared = prepare(output, &self.mixer, &self.counters, self.options)?;
         if let Err(e) = self.halt() {
             // The move itself succeeds; the old output's trouble (say, finalizing its WAV
             // file) is no reason to keep the call on it.
@@ -162,15 +174,19 @@ enum Prepared {
     Device { stream: cpal::Stream, live: Arc<AtomicBool> },
 }
 
-fn prepare(output: &AudioOutput, mixer: &Mixer, counters: &Arc<Counters>) -> Result<Prepared, MediaError> {
-    match output {
-        AudioOutput::Null => Ok(Prepared::Null),
-        AudioOutput::Wav(path) => Ok(Prepared::Wav { path: path.clone(), writer: create_wav(path)? }),
-        AudioOutput::Default => prepare_device(device::default_device(Direction::Output)?, mixer, counters),
-        AudioOutput::Device(name) => {
-            prepare_device(device::find_device(Direction::Output, name)?, mixer, counters)
-        }
-    }
+fn prepare(
+    output: &AudioOutput,
+    mixer: &Mixer,
+    counters: &Arc<Counters>,
+    options: DeviceOptions,
+) -> Result<Prepared, MediaError> {
+    let device = match output {
+        AudioOutput::Null => return Ok(Prepared::Null),
+        AudioOutput::Wav(path) => return Ok(Prepared::Wav { path: path.clone(), writer: create_wav(path)? }),
+        AudioOutput::Default => device::default_device(Direction::Output)?,
+        AudioOutput::Device(name) => device::find_device(Direction::Output, name)?,
+    };
+    prepare_device(device, mixer, counters, options)
 }
 
 fn create_wav(path: &Path) -> Result<hound::WavWriter<BufWriter<File>>, MediaError> {
@@ -187,9 +203,10 @@ fn prepare_device(
     device: cpal::Device,
     mixer: &Mixer,
     counters: &Arc<Counters>,
+    options: DeviceOptions,
 ) -> Result<Prepared, MediaError> {
     let name = device_name(&device);
-    let (config, format) = device::stream_config(&device, Direction::Output, &name)?;
+    let (config, format) = device::stream_config(&device, Direction::Output, &name, options)?;
     let channels = usize::from(config.channels);
     let err_counters = Arc::clone(counters);
     let err_name = name.clone();

@@ -13,7 +13,7 @@ use cpal::{FromSample, Sample, SizedSample};
 use switchboard_core::config::AudioInput;
 use tokio::sync::mpsc;
 
-use super::device::{self, Direction, device_error, device_name};
+use super::device::{self, DeviceOptions, Direction, device_error, device_name};
 use super::{AudioFormat, AudioFrame, MediaError};
 
 /// Frames a slow consumer may fall behind before new ones are dropped (1 s).
@@ -107,11 +107,17 @@ impl Drop for AudioSource {
     }
 }
 
-/// Starts the source named by the config.
+/// Starts the source named by the config, a device opened with the default
+/// [`DeviceOptions`].
 pub fn start_source(input: &AudioInput) -> Result<AudioSource, MediaError> {
+    start_source_with(input, DeviceOptions::default())
+}
+
+/// [`start_source`], a device opened with `options`.
+pub fn start_source_with(input: &AudioInput, options: DeviceOptions) -> Result<AudioSource, MediaError> {
     match input {
-        AudioInput::Default => start_device(device::default_device(Direction::Input)?, "default"),
-        AudioInput::Device(name) => start_device(device::find_device(Direction::Input, name)?, name),
+        AudioInput::Default => start_device(device::default_device(Direction::Input)?, "default", options),
+        AudioInput::Device(name) => start_device(device::find_device(Direction::Input, name)?, name, options),
         AudioInput::Tone(hz) => Ok(tone_source(f64::from(*hz), input.to_string())),
         AudioInput::Wav(path) => {
             let samples = load_wav(path)?;
@@ -218,10 +224,10 @@ struct DeviceChunk {
     at: Instant,
 }
 
-fn start_device(device: cpal::Device, name: &str) -> Result<AudioSource, MediaError> {
+fn start_device(device: cpal::Device, name: &str, options: DeviceOptions) -> Result<AudioSource, MediaError> {
     let label = if name == "default" { "default".to_owned() } else { format!("device:{name}") };
     let real_name = device_name(&device);
-    let (config, format) = device::stream_config(&device, Direction::Input, &real_name)?;
+    let (config, format) = device::stream_config(&device, Direction::Input, &real_name, options)?;
     let (producer, mut consumer) = rtrb::RingBuffer::<DeviceChunk>::new(DEVICE_RING_FRAMES);
     let (tx, rx) = mpsc::channel(CHANNEL_FRAMES);
     let shared = Arc::new(Shared::default());

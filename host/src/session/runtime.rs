@@ -1015,10 +1015,11 @@ struct Devices {
 impl Devices {
     /// Opens the configured microphone and speaker (blocking).
     fn open(media: &MediaConfig) -> Result<Self, CallsException> {
-        let source = media::start_source(&media.audio_input)
+        let options = media::DeviceOptions::from(media);
+        let source = media::start_source_with(&media.audio_input, options)
             .map_err(|e| CallsException::new(e.code(), format!("opening audio input: {e}")))?;
         let mixer = Mixer::new();
-        let sink = media::start_sink(&media.audio_output, mixer.clone())
+        let sink = media::start_sink_with(&media.audio_output, mixer.clone(), options)
             .map_err(|e| CallsException::new(e.code(), format!("opening audio output: {e}")))?;
         let encoder = OpusEncoder::new().map_err(|e| {
             CallsException::new(ErrorCode::SdkInitError, format!("creating the Opus encoder: {e}"))

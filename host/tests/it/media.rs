@@ -415,6 +415,22 @@ fn adaptive_buffer_waits_until_the_next_frame_is_due_in_time() {
     assert!(mixer.stats("ivan").expect("ivan").margin > Duration::ZERO);
 }
 
+/// The device period comes from the options (`[media] audio_period_frames`): the device's
+/// callbacks ask for that many frames.
+#[test]
+fn the_device_runs_at_the_period_asked_for() {
+    let _pw = require_pipewire();
+    let mixer = Mixer::new();
+    for period_frames in [media::DeviceOptions::default().period_frames, 960] {
+        let options = media::DeviceOptions { period_frames };
+        let sink = media::start_sink_with(&AudioOutput::Device("spk_a".into()), mixer.clone(), options)
+            .expect("spk_a");
+        thread::sleep(Duration::from_millis(300));
+        assert_eq!(sink.stats().period_frames, period_frames as usize);
+        sink.stop().expect("stop");
+    }
+}
+
 #[test]
 fn playout_probe_sees_what_the_device_plays() {
     let _pw = require_pipewire();
