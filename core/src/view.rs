@@ -579,36 +579,9 @@ mod tests {
         assert_eq!(state.command_for_button("raise_hand"), None);
     }
 
-    #[test]
-    fn custom_buttons_past_the_end_go_last_and_pip_has_none() {
-        let mut request = ViewRequest {
-            width: 100.0,
-            height: 100.0,
-            settings: CallSettings::default(),
-            button_order: Some(vec![button_id::END_CALL.to_owned()]),
-            custom_buttons: vec![CustomButton {
-                id: "x".into(),
-                label: "X".into(),
-                icon: String::new(),
-                position: Some(99),
-            }],
-            participants: Vec::new(),
-            active_speaker: None,
-            recording: false,
-            pip: false,
-            idle_seconds_left: None,
-            audio_modes: Vec::new(),
-            audio_only: false,
-        };
-        let ids: Vec<String> = button_bar(&request).into_iter().map(|b| b.id).collect();
-        assert_eq!(ids, ["end_call", "x"]);
-        request.pip = true;
-        assert!(button_bar(&request).is_empty());
-    }
-
-    #[test]
-    fn the_pip_button_shows_only_when_listed_and_toggles_pip() {
-        let mut request = ViewRequest {
+    /// A request with no participants and every setting at its default.
+    fn empty_request() -> ViewRequest {
+        ViewRequest {
             width: 100.0,
             height: 100.0,
             settings: CallSettings::default(),
@@ -621,7 +594,30 @@ mod tests {
             idle_seconds_left: None,
             audio_modes: Vec::new(),
             audio_only: false,
+        }
+    }
+
+    #[test]
+    fn custom_buttons_past_the_end_go_last_and_pip_has_none() {
+        let mut request = ViewRequest {
+            button_order: Some(vec![button_id::END_CALL.to_owned()]),
+            custom_buttons: vec![CustomButton {
+                id: "x".into(),
+                label: "X".into(),
+                icon: String::new(),
+                position: Some(99),
+            }],
+            ..empty_request()
         };
+        let ids: Vec<String> = button_bar(&request).into_iter().map(|b| b.id).collect();
+        assert_eq!(ids, ["end_call", "x"]);
+        request.pip = true;
+        assert!(button_bar(&request).is_empty());
+    }
+
+    #[test]
+    fn the_pip_button_shows_only_when_listed_and_toggles_pip() {
+        let mut request = empty_request();
         let ids = |r: &ViewRequest| button_bar(r).into_iter().map(|b| b.id).collect::<Vec<_>>();
         assert!(!ids(&request).iter().any(|id| id == button_id::PIP), "not in the default order");
         request.button_order = Some(button_id::with_pip(button_id::DEFAULT_ORDER));

@@ -154,16 +154,26 @@ impl Shared {
     async fn send_held_audio(&self) {
         let mut out = self.audio_out.lock().await;
         let Some((frame, captured)) = out.held.take() else { return };
+        if let Err(e) = self.send_if_current(&mut out, &frame, captured).await {
+            tracing::debug!(link = self.id, "sending the held audio frame: {e}");
+        }
+    }
+
+    /// Writes a held frame unless it is stale (captured more than its duration ago: a
+    /// newer frame may have gone already), and announces it ([`LinkEvent::HeldAudioSent`]).
+    async fn send_if_current(
+        &self,
+        out: &mut AudioOut,
+        frame: &AudioFrame,
+        captured: Instant,
+    ) -> Result<(), RtcError> {
         if captured.elapsed() > frame.duration {
-            return;
+            return Ok(());
         }
         tracing::debug!(target: SETUP_TRACE, stage = "held audio sent", link = self.id);
-        match self.write_audio(&mut out, &frame).await {
-            Ok(()) => {
-                let _ = self.events.send(LinkEvent::HeldAudioSent);
-            }
-            Err(e) => tracing::debug!(link = self.id, "sending the held audio frame: {e}"),
-        }
+        self.write_audio(out, frame).await?;
+        let _ = self.events.send(LinkEvent::HeldAudioSent);
+        Ok(())
     }
 }
 
@@ -244,7 +254,8 @@ impl PeerLink {
                 if state == LinkState::Connected {
                     // After set_state, so a frame offered from now on is sent directly
                     // (see `hold_audio`).
-                    tokio::spawn(Arc::clone(&s).send_held_audio_owned());
+                    let s = Arc::clone(&s);
+                    tokio::spawn(async move { s.send_held_audio().await });
                 }
             }
             Box::pin(async {})
@@ -457,12 +468,7 @@ impl PeerLink {
         // Checked under the lock: the connect callback sets the state before it takes the
         // held frame under the same lock, so no frame falls between the two.
         if self.state() == LinkState::Connected {
-            if captured.elapsed() > frame.duration {
-                return Ok(());
-            }
-            self.shared.write_audio(&mut out, frame).await?;
-            let _ = self.shared.events.send(LinkEvent::HeldAudioSent);
-            return Ok(());
+            return self.shared.send_if_current(&mut out, frame, captured).await;
         }
         if lock(&self.shared.audio).is_none() {
             return Err(RtcError::NoTrack { kind: MediaKind::Audio });
@@ -579,11 +585,6 @@ impl Drop for PeerLink {
 }
 
 impl Shared {
-    /// [`Self::send_held_audio`] as an owned future, for `tokio::spawn`.
-    async fn send_held_audio_owned(self: Arc<Self>) {
-        self.send_held_audio().await;
-    }
-
     /// Starts reading a track the remote peer sends and announces it to the session.
     fn start_remote_track(self: Arc<Self>, track: Arc<TrackRemote>) {
         let mime = track.codec().capability.mime_type;

@@ -332,14 +332,14 @@ impl Active {
         if self.failures.contains_key(&format!("{}-{}", key.0, key.1)) {
             return;
         }
-        if vp8_keyframe_size(frame.data).is_none() {
+        let Some(size) = vp8_keyframe_size(frame.data) else {
             self.video_frames_before_keyframe += 1;
             return;
-        }
+        };
         let zero = *self.first_ts_us.get_or_insert(frame.timestamp_us);
         let offset_ms = frame.timestamp_us.saturating_sub(zero) / 1000;
         self.next_serial += 1;
-        match VideoTrackFile::create(&self.dir, frame, self.next_serial, offset_ms) {
+        match VideoTrackFile::create(&self.dir, frame, size, self.next_serial, offset_ms) {
             Ok(track) => {
                 self.videos.insert(key, track);
                 let _ = self.write_manifest(None);

@@ -171,16 +171,14 @@ fn webm_error(what: &str, e: impl fmt::Display) -> io::Error {
 }
 
 impl VideoTrackFile {
-    /// Starts the file at `frame`, which must be a VP8 keyframe (the size comes from it).
+    /// Starts the file at `frame`, a VP8 keyframe of `size` (from [`vp8_keyframe_size`]).
     pub(crate) fn create(
         dir: &Path,
         frame: &MediaFrame<'_>,
+        size: (u32, u32),
         serial: u32,
         start_offset_ms: u64,
     ) -> io::Result<Self> {
-        let size = vp8_keyframe_size(frame.data).ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidData, "a video track must start at a VP8 keyframe")
-        })?;
         let base = format!("{}-{}", safe_name(frame.participant), safe_name(frame.track));
         let mut file = format!("{base}.webm");
         if dir.join(&file).exists() {
