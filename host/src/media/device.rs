@@ -83,14 +83,12 @@ pub(crate) fn find_device(direction: Direction, name: &str) -> Result<cpal::Devi
     })
 }
 
-/// Turns a cpal error about device `name` into ours, keeping "missing" distinct.
+/// Turns a cpal error about device `name` into ours, keeping "unavailable" distinct.
 pub(crate) fn device_error(direction: Direction, name: &str, err: &cpal::Error) -> MediaError {
     match err.kind() {
-        cpal::ErrorKind::DeviceNotAvailable => MediaError::DeviceMissing {
-            direction,
-            name: name.to_owned(),
-            available: "(device disappeared)".to_owned(),
-        },
+        cpal::ErrorKind::DeviceNotAvailable => {
+            MediaError::DeviceUnavailable { direction, name: name.to_owned() }
+        }
         _ => MediaError::Device { direction, name: name.to_owned(), message: err.to_string() },
     }
 }

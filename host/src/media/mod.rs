@@ -130,6 +130,10 @@ pub enum MediaError {
     /// A configured device does not exist (or vanished).
     #[error("audio {direction} device `{name}` not found (available: {available})")]
     DeviceMissing { direction: Direction, name: String, available: String },
+    /// The audio system names the device but cannot reach it: it went away while open
+    /// (unplugged, its sink unloaded), or it is listed with nothing behind it.
+    #[error("audio {direction} device `{name}` is not available (listed, but gone or unreachable)")]
+    DeviceUnavailable { direction: Direction, name: String },
     /// The device exists but could not be opened or failed while running.
     #[error("audio {direction} device `{name}`: {message}")]
     Device { direction: Direction, name: String, message: String },
@@ -161,6 +165,7 @@ impl MediaError {
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::DeviceMissing { .. }
+            | Self::DeviceUnavailable { .. }
             | Self::Device { .. }
             | Self::UnsupportedDevice { .. }
             | Self::Host(_)

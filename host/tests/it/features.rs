@@ -582,7 +582,8 @@ fn a_move_that_fails_keeps_playing_on_the_old_device_and_the_old_mode_selected()
     let message = failed.1["message"].as_str().unwrap_or_default();
     assert!(
         message.contains("moving playback to `spk_broken` failed")
-            && message.contains("stays on `device:spk_a`"),
+            && message.contains("stays on `device:spk_a`")
+            && message.contains("device `spk_broken` is not available"),
         "{message}"
     );
     // The plugin stops waiting for the move and reports the modes as they are.
