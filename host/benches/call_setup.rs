@@ -69,6 +69,19 @@ impl Server {
 
     /// Starts a session as `uid` with a bus of its own (no plugins), as `join` does.
     async fn session(&self, token: String, session: &str, input: AudioInput, output: AudioOutput) -> Session {
+        let (options, bus) = self.prepare(token, session, input, output);
+        Session::start(options, bus).await.expect("session starts")
+    }
+
+    /// What an app has before it starts a session: its config and its bus (started with
+    /// the app, not with the call).
+    fn prepare(
+        &self,
+        token: String,
+        session: &str,
+        input: AudioInput,
+        output: AudioOutput,
+    ) -> (SessionOptions, Bus) {
         let bus = Bus::start(Vec::new(), BusOptions::default()).expect("bus");
         let mut config = Config::default();
         config.call.audio_only_call = true;
@@ -81,7 +94,7 @@ impl Server {
             config,
             link: LinkOptions::default(),
         };
-        Session::start(options, bus).await.expect("session starts")
+        (options, bus)
     }
 }
 
@@ -106,9 +119,10 @@ async fn run_session(server: &Server, i: usize) -> ((Duration, Duration, Duratio
     // running, and for a varying part of a 20 ms frame, so Alice's start falls anywhere
     // in his frame cycle (as it would in a real call) instead of always at the same phase.
     tokio::time::sleep(Duration::from_millis(100 + (i.wrapping_mul(7) % 20) as u64)).await;
+    let (options, bus) = server.prepare(alice_token, &sid, AudioInput::Tone(440.0), AudioOutput::Null);
     setup_trace::clear();
     let start = Instant::now();
-    let alice = server.session(alice_token, &sid, AudioInput::Tone(440.0), AudioOutput::Null).await;
+    let alice = Session::start(options, bus).await.expect("session starts");
     let joined = start.elapsed();
     let first = tokio::time::timeout(LIMIT, async {
         loop {
