@@ -34,8 +34,8 @@ use super::error::{RtcError, lib};
 use super::receive::{codec_of, read_track};
 use super::stats::{Counters, add};
 use super::{
-    AudioFrame, IceScope, LinkEvent, LinkOptions, LinkState, LinkStats, MediaKind, RemoteTrack, SETUP_TRACE,
-    VideoCodec, VideoFrame,
+    AudioFrame, IceScope, LinkCertificate, LinkEvent, LinkOptions, LinkState, LinkStats, MediaKind,
+    RemoteTrack, SETUP_TRACE, VideoCodec, VideoFrame,
 };
 
 /// The stream id (SDP msid) of our tracks; one stream per participant, so a browser
@@ -225,6 +225,7 @@ impl PeerLink {
                     credential: s.credential.clone(),
                 })
                 .collect(),
+            certificates: options.certificate.iter().map(LinkCertificate::to_library).collect(),
             ..Default::default()
         };
         let pc = Arc::new(api.new_peer_connection(config).await.map_err(|source| RtcError::Setup {

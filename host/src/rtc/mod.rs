@@ -8,6 +8,7 @@
 //! the browser's `RTCIceCandidateInit` shape, `{"candidate":"candidate:...","sdpMid":..}`.
 //!
 //! - [`link`]: [`PeerLink`] itself (offer/answer, trickle ICE, tracks, sending, close).
+//! - [`certificate`]: the DTLS certificate a link presents, [`LinkCertificate`].
 //! - [`engine`]: builds the library's API object (codecs, interceptors, ICE policy).
 //! - [`receive`]: reads remote tracks and reassembles video frames from RTP packets.
 //! - [`stats`]: the counters of one link.
@@ -21,6 +22,7 @@
 //!
 //! See docs/architecture-rtc.md for the threading model and why this library version.
 
+pub mod certificate;
 pub mod engine;
 pub mod error;
 pub mod link;
@@ -35,6 +37,7 @@ use serde::{Deserialize, Serialize};
 use switchboard_core::config::{IceCandidates, NetworkConfig};
 use tokio::sync::mpsc;
 
+pub use certificate::LinkCertificate;
 pub use error::RtcError;
 
 /// The tracing target of call setup steps (see the module docs). The session and the
@@ -146,6 +149,10 @@ pub struct LinkOptions {
     pub ice_disconnected_timeout: Duration,
     /// How long before such a link reports [`LinkState::Failed`].
     pub ice_failed_timeout: Duration,
+    /// The DTLS certificate the link presents; `None` makes a new one for the link. A
+    /// session makes one and gives it to all its links (see [`LinkCertificate`]).
+    #[serde(skip)]
+    pub certificate: Option<LinkCertificate>,
 }
 
 impl Default for LinkOptions {
@@ -175,6 +182,7 @@ impl From<&NetworkConfig> for LinkOptions {
             receive_queue: 512,
             ice_disconnected_timeout: Duration::from_millis(network.ice_disconnected_timeout_ms),
             ice_failed_timeout: Duration::from_millis(network.ice_failed_timeout_ms),
+            certificate: None,
         }
     }
 }

@@ -33,7 +33,7 @@ use super::video::{
 };
 use crate::bus::{Bus, HostCommand};
 use crate::media::{self, AudioFormat, AudioSink, AudioSource, Mixer, MuteGate, OpusDecoder, OpusEncoder};
-use crate::rtc::{self, LinkEvent, LinkOptions, LinkState, MediaKind, PeerLink};
+use crate::rtc::{self, LinkCertificate, LinkEvent, LinkOptions, LinkState, MediaKind, PeerLink};
 use crate::signaling::client::{ClientError, JoinedRoom, RoomEvents, RoomSender, SignalingClient};
 use crate::signaling::protocol::{ServerMessage, StateChange};
 
@@ -162,7 +162,7 @@ impl Session {
         let started_at = Instant::now();
         let settings = options.config.call.clone();
         let camera = CameraPlan::check(&options.config)?;
-        let Joining { joined, room, room_events, devices, mut first_offer } =
+        let Joining { joined, room, room_events, devices, link, mut first_offer } =
             join_room(&options, camera.is_some()).await?;
         let Devices { source, sink, mixer, encoder } = devices;
 
@@ -196,7 +196,7 @@ impl Session {
             semantics,
             room,
             room_events,
-            link_options: options.link,
+            link_options: link,
             links: HashMap::new(),
             spare: None,
             spare_due: None,
@@ -951,6 +951,8 @@ struct Joining {
     room: RoomSender,
     room_events: RoomEvents,
     devices: Devices,
+    /// How the session's links are made, with the session's DTLS certificate.
+    link: LinkOptions,
     first_offer: Option<(String, FirstOffer)>,
 }
 
@@ -960,16 +962,30 @@ async fn join_room(options: &SessionOptions, video: bool) -> Result<Joining, Cal
     let client = SignalingClient::new(&options.server).map_err(client_exception)?;
     // Three things at once, none of them visible to the room: the audio devices open (on
     // a blocking thread: a real device takes milliseconds), the WebSocket handshake, and
-    // the first link's offer, which then rides in the join and reaches the member already
-    // in the room without a round trip of its own.
+    // the session's DTLS certificate and first link's offer, which then rides in the join
+    // and reaches the member already in the room without a round trip of its own.
     let media = options.config.media.clone();
     let devices = async move {
         tokio::task::spawn_blocking(move || Devices::open(&media)).await.map_err(|e| {
             CallsException::new(ErrorCode::SdkInitError, format!("opening the audio devices: {e}"))
         })?
     };
-    let (devices, connection, first_offer) =
-        tokio::join!(devices, client.connect(), FirstOffer::make(options.link.clone(), video));
+    let link = async {
+        let mut link = options.link.clone();
+        // One DTLS certificate for all the session's links (~60 µs of CPU, once instead of
+        // once per link). Made from a blocking thread instead, it made no difference to
+        // the setup time (measured, BENCHMARKS.md).
+        if link.certificate.is_none() {
+            match LinkCertificate::generate() {
+                Ok(certificate) => link.certificate = Some(certificate),
+                // Each link then makes its own, and reports it if that fails too.
+                Err(e) => tracing::debug!("making the session's DTLS certificate: {e}"),
+            }
+        }
+        let first_offer = FirstOffer::make(link.clone(), video).await;
+        (link, first_offer)
+    };
+    let (devices, connection, (link, first_offer)) = tokio::join!(devices, client.connect(), link);
     let first_offer = first_offer
         .map_err(|e| tracing::debug!("preparing the first offer: {e}; offering after the join instead"))
         .ok();
@@ -1001,7 +1017,7 @@ async fn join_room(options: &SessionOptions, video: bool) -> Result<Joining, Cal
         }
         (None, _) => None,
     };
-    Ok(Joining { joined, room, room_events, devices, first_offer })
+    Ok(Joining { joined, room, room_events, devices, link, first_offer })
 }
 
 /// The audio devices and the encoder a session opens before it joins.

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use switchboard_host::rtc::{
-    AudioFrame, Codec, LinkEvent, LinkOptions, LinkState, MediaKind, PeerLink, ReceivedFrame, RemoteTrack,
-    RtcError, VideoCodec, VideoFrame,
+    AudioFrame, Codec, LinkCertificate, LinkEvent, LinkOptions, LinkState, MediaKind, PeerLink,
+    ReceivedFrame, RemoteTrack, RtcError, VideoCodec, VideoFrame,
 };
 use tokio::sync::mpsc;
 
@@ -65,30 +65,42 @@ fn pump(mut events: mpsc::UnboundedReceiver<LinkEvent>, link: Arc<PeerLink>, oth
 }
 
 async fn pair() -> (Side, Side) {
-    let (a, a_events) = PeerLink::new(LinkOptions::default()).await.expect("link a");
+    pair_with(LinkOptions::default()).await
+}
+
+/// A pair whose first link is made with `a_options`.
+async fn pair_with(a_options: LinkOptions) -> (Side, Side) {
+    let (a, a_events) = PeerLink::new(a_options).await.expect("link a");
     let (b, b_events) = PeerLink::new(LinkOptions::default()).await.expect("link b");
     let (a, b) = (Arc::new(a), Arc::new(b));
     (pump(a_events, Arc::clone(&a), Arc::clone(&b)), pump(b_events, b, a))
 }
 
 /// Offer from `offerer`, answer from `answerer`, through JSON text like the wire.
-async fn negotiate(offerer: &PeerLink, answerer: &PeerLink) {
+/// Returns the offer.
+async fn negotiate(offerer: &PeerLink, answerer: &PeerLink) -> serde_json::Value {
     let offer = offerer.create_offer().await.expect("offer");
-    let offer = serde_json::from_str(&offer.to_string()).expect("offer json");
-    let answer = answerer.accept_offer(offer).await.expect("answer");
+    let offer: serde_json::Value = serde_json::from_str(&offer.to_string()).expect("offer json");
+    let answer = answerer.accept_offer(offer.clone()).await.expect("answer");
     let answer = serde_json::from_str(&answer.to_string()).expect("answer json");
     offerer.accept_answer(answer).await.expect("accept answer");
+    offer
 }
 
 /// An audio-only call, connected.
 async fn audio_call() -> (Side, Side) {
-    let (a, b) = pair().await;
+    audio_call_with(LinkOptions::default()).await.1
+}
+
+/// An audio-only call whose offerer is made with `a_options`, connected; and the offer.
+async fn audio_call_with(a_options: LinkOptions) -> (serde_json::Value, (Side, Side)) {
+    let (a, b) = pair_with(a_options).await;
     a.link.add_audio_track().await.expect("a audio");
     b.link.add_audio_track().await.expect("b audio");
-    negotiate(&a.link, &b.link).await;
+    let offer = negotiate(&a.link, &b.link).await;
     a.link.wait_connected(PATIENCE).await.expect("a connects");
     b.link.wait_connected(PATIENCE).await.expect("b connects");
-    (a, b)
+    (offer, (a, b))
 }
 
 async fn next_track(side: &mut Side, kind: MediaKind) -> RemoteTrack {
@@ -164,6 +176,22 @@ async fn audio_flows_both_ways_in_order_with_payloads_intact() {
     assert_eq!(sa.audio_packets_sent, u64::from(sent));
     assert_eq!(sb.audio_packets_received, u64::from(sent));
     assert_eq!(sa.audio_packets_received, u64::from(sent));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_given_one_certificate_all_present_it_and_connect() {
+    let certificate = LinkCertificate::generate().expect("a certificate");
+    let options = LinkOptions { certificate: Some(certificate.clone()), ..LinkOptions::default() };
+    let fingerprint = format!("a=fingerprint:{}", certificate.fingerprint());
+    // Two links of one session, each to a peer of its own, as in a three-party mesh.
+    for _ in 0..2 {
+        let (offer, (a, mut b)) = audio_call_with(options.clone()).await;
+        let sdp = offer["sdp"].as_str().expect("sdp");
+        assert!(sdp.contains(&fingerprint), "the offer names the given certificate ({fingerprint}): {sdp}");
+        send_audio(&a.link, 0xA, 0..3).await;
+        let mut track = next_track(&mut b, MediaKind::Audio).await;
+        assert_eq!(next_frame(&mut track).await.data, audio_payload(0xA, 0), "DTLS-SRTP works with it");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
