@@ -3,11 +3,12 @@
 //! times both ends:
 //!
 //! 1. **Call setup**: from `Session::start` (the seed's `startSession`, call token in hand)
-//!    of the second participant to the first remote audio frame it decoded, against two
+//!    of the second participant to the first remote audio frame it decoded, against three
 //!    baselines on the WebRTC library's own peer connections (in-memory signaling) in the
 //!    same run, alternating: the original bare pair (library defaults, RTP every 2 ms, to
-//!    the first RTP packet read) and a like-for-like bare audio call (the sessions' loopback
-//!    settings, 20 ms Opus frames encoded and decoded, to the first frame decoded).
+//!    the first RTP packet read), a like-for-like bare audio call (the sessions' loopback
+//!    settings, 20 ms Opus frames encoded and decoded, to the first frame decoded), and the
+//!    same audio call with the library's defaults.
 //!    p50/p95/min/max, then every setup step (the `switchboard::setup` traces) itemised.
 //! 2. **Mouth-to-ear** (needs PipeWire, `SWITCHBOARD_BENCH_CLICKS`, default 30, 0 skips):
 //!    Alice's microphone is a WAV click train (`wav:` source, one 5 ms 2 kHz burst every
@@ -152,11 +153,11 @@ async fn run_session(server: &Server, i: usize) -> ((Duration, Duration, Duratio
     ((joined, first, other), steps)
 }
 
-/// The like-for-like bare audio call, with its steps from the creation of the peers.
-async fn run_bare_call() -> ((Duration, Duration), HashMap<String, f64>) {
+/// A bare audio call, with its steps from the creation of the peers.
+async fn run_bare_call(settings: BareSettings) -> ((Duration, Duration), HashMap<String, f64>) {
     setup_trace::clear();
     let start = Instant::now();
-    let (offerer, answerer) = run_bare_audio(LIMIT).await;
+    let (offerer, answerer) = run_bare_audio(settings, LIMIT).await;
     let mut steps = setup_trace::steps_since(start, "bare offerer", "bare answerer");
     steps.insert("bare offerer: first remote audio decoded".into(), ms(offerer));
     steps.insert("bare answerer: first remote audio decoded".into(), ms(answerer));
@@ -167,7 +168,7 @@ async fn run_bare_call() -> ((Duration, Duration), HashMap<String, f64>) {
 
 #[path = "support/bare_pair.rs"]
 mod bare_pair;
-use bare_pair::{run_bare_audio, run_bare_rtp};
+use bare_pair::{BareSettings, run_bare_audio, run_bare_rtp};
 
 #[path = "support/setup_trace.rs"]
 mod setup_trace;
@@ -240,9 +241,11 @@ async fn setup(server: &Server, runs: usize) {
     // One untimed run of each, so first-use costs do not land in the first sample.
     run_session(server, usize::MAX).await;
     run_bare_rtp(LIMIT).await;
-    run_bare_call().await;
+    run_bare_call(BareSettings::Loopback).await;
+    run_bare_call(BareSettings::LibraryDefaults).await;
     let (mut joined, mut first, mut other, mut bare) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut call_first, mut call_other) = (Vec::new(), Vec::new());
+    let mut default_call_first = Vec::new();
     let (mut session_steps, mut call_steps) = (Vec::new(), Vec::new());
     for i in 0..runs {
         let ((j, f, o), steps) = run_session(server, i).await;
@@ -251,10 +254,11 @@ async fn setup(server: &Server, runs: usize) {
         other.push(ms(o));
         session_steps.push(steps);
         bare.push(ms(run_bare_rtp(LIMIT).await.first_rtp));
-        let ((f, o), steps) = run_bare_call().await;
+        let ((f, o), steps) = run_bare_call(BareSettings::Loopback).await;
         call_first.push(ms(f));
         call_other.push(ms(o));
         call_steps.push(steps);
+        default_call_first.push(ms(run_bare_call(BareSettings::LibraryDefaults).await.0.0));
     }
     println!("call setup on loopback, {runs} runs each, alternating");
     report("session: start -> joined (start returned)", &mut joined);
@@ -263,10 +267,13 @@ async fn setup(server: &Server, runs: usize) {
     report("bare pair (old): create -> first RTP read", &mut bare);
     report("bare audio call: create -> offerer decoded", &mut call_first);
     report("  other way: answerer decoded offerer", &mut call_other);
+    report("bare audio call, library defaults: offerer decoded", &mut default_call_first);
     println!(
-        "ratio of p50s, session first audio / old bare pair: {:.2}, / bare audio call: {:.2}",
+        "ratio of p50s, session first audio / old bare pair: {:.2}, / bare audio call: {:.2}, \
+         / bare audio call with library defaults: {:.2}",
         percentile(&first, 0.5) / percentile(&bare, 0.5),
-        percentile(&first, 0.5) / percentile(&call_first, 0.5)
+        percentile(&first, 0.5) / percentile(&call_first, 0.5),
+        percentile(&first, 0.5) / percentile(&default_call_first, 0.5)
     );
     println!(
         "ratio of p95s, session / bare audio call: {:.2}",

@@ -182,8 +182,18 @@ pub async fn run_bare_rtp(limit: Duration) -> BareRtpRun {
     BareRtpRun { connected, first_rtp: first - start }
 }
 
-/// A minimal two-way audio call on the bare library, the like-for-like baseline of a
-/// session's setup: [`bare_pc_loopback`] peers, offer/answer and trickle ICE through
+/// Which settings a bare audio call's peer connections get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BareSettings {
+    /// [`bare_pc_loopback`]: the sessions' loopback settings (the like-for-like baseline).
+    Loopback,
+    /// [`bare_pc`]: the library's defaults everywhere (all interfaces, mDNS queries, the
+    /// default DTLS roles).
+    LibraryDefaults,
+}
+
+/// A minimal two-way audio call on the bare library, the baseline of a session's setup
+/// (like for like with [`BareSettings::Loopback`]): peers with `settings`, offer/answer and trickle ICE through
 /// in-memory channels, each side sending a 440/660 Hz tone as 20 ms Opus frames (48 kHz
 /// mono VoIP, 32 kbit/s, in-band FEC, as the sessions encode) and decoding what it
 /// receives. Each sender writes its first frame the moment its peer connection reports
@@ -193,11 +203,14 @@ pub async fn run_bare_rtp(limit: Duration) -> BareRtpRun {
 ///
 /// Each step is traced with target `trace_target` and `who` = "bare offerer" or
 /// "bare answerer", like the session's own setup traces.
-pub async fn run_bare_audio(limit: Duration) -> (Duration, Duration) {
+pub async fn run_bare_audio(settings: BareSettings, limit: Duration) -> (Duration, Duration) {
     use std::time::Instant;
 
     let start = Instant::now();
-    let (a, b) = (bare_pc_loopback().await, bare_pc_loopback().await);
+    let (a, b) = match settings {
+        BareSettings::Loopback => (bare_pc_loopback().await, bare_pc_loopback().await),
+        BareSettings::LibraryDefaults => (bare_pc().await, bare_pc().await),
+    };
     let (a_ready, b_ready) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
     bare_trickle(&a, Arc::clone(&b), Arc::clone(&b_ready));
     bare_trickle(&b, Arc::clone(&a), Arc::clone(&a_ready));
