@@ -9,16 +9,18 @@
 //! checks it against the fingerprint in our SDP, which is what DTLS-SRTP authenticates.
 
 use std::fmt;
+use std::sync::Arc;
 
 use webrtc::peer_connection::certificate::RTCCertificate;
 
 use super::RtcError;
 use super::error::lib;
 
-/// A DTLS certificate and its private key, cheap to clone (the key is shared).
+/// A DTLS certificate and its private key. Cheap to clone; each link made with it gets a
+/// copy of its own (the library re-reads the key from its DER form for that).
 #[derive(Clone)]
 pub struct LinkCertificate {
-    certificate: RTCCertificate,
+    certificate: Arc<RTCCertificate>,
 }
 
 impl LinkCertificate {
@@ -28,7 +30,7 @@ impl LinkCertificate {
         let setup = |source| RtcError::Setup { step: "making the DTLS certificate", source };
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|e| setup(lib(e)))?;
         let certificate = RTCCertificate::from_key_pair(key).map_err(|e| setup(lib(e)))?;
-        Ok(Self { certificate })
+        Ok(Self { certificate: Arc::new(certificate) })
     }
 
     /// The SHA-256 fingerprint a peer sees in our SDP (`a=fingerprint`), as
@@ -43,7 +45,7 @@ impl LinkCertificate {
     }
 
     pub(crate) fn to_library(&self) -> RTCCertificate {
-        self.certificate.clone()
+        RTCCertificate::clone(&self.certificate)
     }
 }
 
