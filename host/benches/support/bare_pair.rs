@@ -193,8 +193,8 @@ pub enum BareSettings {
 }
 
 /// A minimal two-way audio call on the bare library, the baseline of a session's setup
-/// (like for like with [`BareSettings::Loopback`]): peers with `settings`, offer/answer and trickle ICE through
-/// in-memory channels, each side sending a 440/660 Hz tone as 20 ms Opus frames (48 kHz
+/// (like for like with [`BareSettings::Loopback`]): peers with `settings`, offer/answer
+/// and trickle ICE through in-memory channels, each side sending a 440/660 Hz tone as 20 ms Opus frames (48 kHz
 /// mono VoIP, 32 kbit/s, in-band FEC, as the sessions encode) and decoding what it
 /// receives. Each sender writes its first frame the moment its peer connection reports
 /// connected, then one every 20 ms, as the library's own examples start writing samples
