@@ -194,14 +194,14 @@ pub enum BareSettings {
 
 /// A minimal two-way audio call on the bare library, the baseline of a session's setup
 /// (like for like with [`BareSettings::Loopback`]): peers with `settings`, offer/answer
-/// and trickle ICE through in-memory channels, each side sending a 440/660 Hz tone as 20 ms Opus frames (48 kHz
-/// mono VoIP, 32 kbit/s, in-band FEC, as the sessions encode) and decoding what it
-/// receives. Each sender writes its first frame the moment its peer connection reports
-/// connected, then one every 20 ms, as the library's own examples start writing samples
-/// once connected. Returns when the offerer decoded the answerer's first frame and
-/// the answerer the offerer's, each from the creation of the peers.
+/// and trickle ICE through in-memory channels, each side sending a 440/660 Hz tone as
+/// 20 ms Opus frames (48 kHz mono VoIP, 32 kbit/s, in-band FEC, as the sessions encode)
+/// and decoding what it receives. Each sender writes its first frame the moment its peer
+/// connection reports connected, then one every 20 ms, as the library's own examples
+/// start writing samples once connected. Returns when the offerer decoded the answerer's
+/// first frame and the answerer the offerer's, each from the creation of the peers.
 ///
-/// Each step is traced with target `trace_target` and `who` = "bare offerer" or
+/// Each step is traced with target `switchboard::setup` and `who` = "bare offerer" or
 /// "bare answerer", like the session's own setup traces.
 pub async fn run_bare_audio(settings: BareSettings, limit: Duration) -> (Duration, Duration) {
     use std::time::Instant;
