@@ -2,10 +2,12 @@
 //!
 //! The session drives it: add tracks, run offer/answer with [`PeerLink::create_offer`],
 //! [`PeerLink::accept_offer`] and [`PeerLink::accept_answer`], relay the candidates that
-//! come out as [`LinkEvent::LocalCandidate`] and feed the remote ones to
+//! come out as [`LinkEvent::LocalCandidate`] (those [`PeerLink::needs_trickle`] says a
+//! description did not carry already) and feed the remote ones to
 //! [`PeerLink::add_remote_candidate`]. Renegotiation (adding video to an audio call) is the
 //! same exchange run again after [`PeerLink::add_video_track`].
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant};
@@ -90,6 +92,9 @@ struct Shared {
     remote_video_ssrcs: StdMutex<Vec<u32>>,
     /// Whether a local candidate has been gathered (an answer on loopback waits for one).
     gathered: watch::Sender<bool>,
+    /// Our candidates (their `candidate:` lines) that a description we handed out already
+    /// carried: the peer has them, so they need not be trickled too.
+    described: StdMutex<HashSet<String>>,
 }
 
 #[derive(Debug)]
@@ -246,6 +251,7 @@ impl PeerLink {
             receive_queue: options.receive_queue.max(1),
             remote_video_ssrcs: StdMutex::new(Vec::new()),
             gathered: watch::Sender::new(false),
+            described: StdMutex::new(HashSet::new()),
         });
 
         let s = Arc::clone(&shared);
@@ -366,7 +372,34 @@ impl PeerLink {
             source: lib(source),
         })?;
         tracing::debug!(target: SETUP_TRACE, stage = "offer ready", link = self.shared.id);
-        Ok(description_value(&offer))
+        Ok(self.hand_out(&offer))
+    }
+
+    /// Our last offer again, now with the candidates gathered since it was made (the one
+    /// [`create_offer`](Self::create_offer) returned usually has none yet), or `None` when
+    /// our local description is not an offer. The candidates it carries are not trickled
+    /// again (see [`PeerLink::needs_trickle`]).
+    pub async fn offer_with_candidates(&self) -> Option<serde_json::Value> {
+        let offer = self.pc.local_description().await.filter(|d| d.sdp_type == RTCSdpType::Offer)?;
+        Some(self.hand_out(&offer))
+    }
+
+    /// Whether a local candidate (a [`LinkEvent::LocalCandidate`] payload) still has to be
+    /// trickled to the peer: not when a description we handed out carried it already.
+    pub fn needs_trickle(&self, candidate: &serde_json::Value) -> bool {
+        let line = candidate.get("candidate").and_then(serde_json::Value::as_str);
+        !line.is_some_and(|line| lock(&self.shared.described).contains(line))
+    }
+
+    /// A description as a signaling payload, noting the candidates it carries.
+    fn hand_out(&self, desc: &RTCSessionDescription) -> serde_json::Value {
+        let mut described = lock(&self.shared.described);
+        for line in desc.sdp.lines() {
+            if let Some(candidate) = line.strip_prefix("a=").filter(|l| l.starts_with("candidate:")) {
+                described.insert(candidate.trim_end().to_owned());
+            }
+        }
+        description_value(desc)
     }
 
     /// Accepts the remote peer's offer and returns our answer as a signaling payload.
@@ -392,7 +425,7 @@ impl PeerLink {
         // about a millisecond: waiting for it lets the answer carry it, and the offerer
         // checks the pair the moment it applies the answer. (Not for gathering to
         // complete: the library reports that only after its own timeouts, ~50 ms later.)
-        // The candidate is trickled as well.
+        // Candidates it carries are not trickled again (`needs_trickle`).
         tracing::debug!(target: SETUP_TRACE, stage = "answer created", link = self.shared.id);
         if !self.answer_gather_wait.is_zero()
             && tokio::time::timeout(self.answer_gather_wait, gathered.wait_for(|g| *g))
@@ -401,10 +434,10 @@ impl PeerLink {
             && let Some(full) = self.pc.local_description().await
         {
             tracing::debug!(target: SETUP_TRACE, stage = "answer ready", link = self.shared.id, candidates = true);
-            return Ok(description_value(&full));
+            return Ok(self.hand_out(&full));
         }
         tracing::debug!(target: SETUP_TRACE, stage = "answer ready", link = self.shared.id, candidates = false);
-        Ok(description_value(&answer))
+        Ok(self.hand_out(&answer))
     }
 
     /// Accepts the remote peer's answer to our last offer.

@@ -726,7 +726,12 @@ impl SessionTask {
         let Some(peer) = self.links.get(&resource) else { return };
         let user = peer.user.clone();
         match event {
-            LinkEvent::LocalCandidate { candidate } => self.signal(&user, candidate),
+            // One the offer or answer carried already is not sent twice.
+            LinkEvent::LocalCandidate { candidate } => {
+                if peer.link.needs_trickle(&candidate) {
+                    self.signal(&user, candidate);
+                }
+            }
             LinkEvent::State { state: LinkState::Failed } => self.error(
                 ErrorCode::PeerConnectionFailed,
                 format!("the connection to {} failed", user.uid),
@@ -992,7 +997,14 @@ async fn join_room(options: &SessionOptions, video: bool) -> Result<Joining, Cal
     // A missing microphone or speaker fails the start before anyone sees us.
     let joined = match (devices, connection) {
         (Ok(devices), Ok(connection)) => {
-            let offer = first_offer.as_ref().map(|first| first.offer.clone());
+            // The offer as it is now: with the candidates gathered while the WebSocket
+            // opened, so the member can check the pair the moment it answers.
+            let offer = match &first_offer {
+                Some(first) => {
+                    Some(first.link.offer_with_candidates().await.unwrap_or_else(|| first.offer.clone()))
+                }
+                None => None,
+            };
             let joined = connection.join(&options.token, options.session_id.as_deref(), offer).await;
             joined.map(|joined| (joined, devices)).map_err(client_exception)
         }

@@ -194,6 +194,50 @@ async fn links_given_one_certificate_all_present_it_and_connect() {
     }
 }
 
+/// The next local candidate a link reports, skipping its other events.
+async fn next_candidate(events: &mut mpsc::UnboundedReceiver<LinkEvent>) -> serde_json::Value {
+    loop {
+        let event = tokio::time::timeout(PATIENCE, events.recv()).await.expect("a candidate in time");
+        if let LinkEvent::LocalCandidate { candidate } = event.expect("the link is alive") {
+            return candidate;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn candidates_a_description_carried_are_not_trickled_and_the_descriptions_alone_connect() {
+    let (a, mut a_events) = PeerLink::new(LinkOptions::default()).await.expect("link a");
+    let (b, mut b_events) = PeerLink::new(LinkOptions::default()).await.expect("link b");
+    a.add_audio_track().await.expect("a audio");
+    b.add_audio_track().await.expect("b audio");
+    let first = a.create_offer().await.expect("offer");
+    let candidate = next_candidate(&mut a_events).await;
+    assert!(a.needs_trickle(&candidate), "gathered after the offer was made: the peer lacks it");
+
+    // The offer taken again carries it, and from then on it is not trickled.
+    let offer = a.offer_with_candidates().await.expect("our description is an offer");
+    let line = candidate["candidate"].as_str().expect("candidate line");
+    let sdp = offer["sdp"].as_str().expect("sdp");
+    assert!(sdp.contains(&format!("a={line}")), "{line} in the offer: {sdp}");
+    assert!(!first["sdp"].as_str().expect("sdp").contains("a=candidate:"), "the first offer had none");
+    assert!(!a.needs_trickle(&candidate));
+    let other = serde_json::json!({ "candidate": line.replace(" 127.0.0.1 ", " 127.0.0.2 ") });
+    assert!(a.needs_trickle(&other), "a candidate no description carried still goes");
+
+    // The answer waits for its own candidate (loopback) and carries it.
+    let answer = b.accept_offer(offer).await.expect("answer");
+    let b_candidate = next_candidate(&mut b_events).await;
+    let b_line = b_candidate["candidate"].as_str().expect("candidate line");
+    assert!(answer["sdp"].as_str().expect("sdp").contains(&format!("a={b_line}")));
+    assert!(!b.needs_trickle(&b_candidate));
+    assert!(b.offer_with_candidates().await.is_none(), "b's description is an answer");
+
+    // Nothing trickled at all: the two descriptions are enough to connect.
+    a.accept_answer(answer).await.expect("accept answer");
+    a.wait_connected(PATIENCE).await.expect("a connects");
+    b.wait_connected(PATIENCE).await.expect("b connects");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audio_held_while_connecting_is_sent_on_connection_and_stale_or_older_audio_is_not() {
     let (mut a, mut b) = pair().await;
