@@ -4,7 +4,9 @@
 //! Run: `eval "$(scripts/pipewire-up.sh)" && cargo bench -p switchboard-host --bench audio`.
 //! `SWITCHBOARD_BENCH_CLICKS=N` sets how many clicks the latency part times (default 40);
 //! `SWITCHBOARD_BENCH_CLICKS=0` skips it; `SWITCHBOARD_BENCH_DEPTH=N` uses a fixed jitter
-//! buffer (prefill 1, N frames deep) instead of the adaptive one; `SWITCHBOARD_AUDIO_PERIOD=N`
+//! buffer (prefill 1, N frames deep) instead of the adaptive one;
+//! `SWITCHBOARD_JITTER_HALFLIFE_MS=N` gives the adaptive one another half-life of its
+//! jitter estimate (`Mixer::adaptive_with_half_life`); `SWITCHBOARD_AUDIO_PERIOD=N`
 //! asks the devices for N-frame periods instead of the engine's default (what
 //! `[media] audio_period_frames` sets in a participant's config);
 //! `SWITCHBOARD_BENCH_SINK=NAME` plays into null sink NAME (default `spk_a`; create it with
@@ -104,9 +106,11 @@ fn mouth_to_ear(clicks: usize) {
     assert!(outputs.contains(&sink_name), "no ALSA device {sink_name}: {hint}");
 
     let depth = std::env::var("SWITCHBOARD_BENCH_DEPTH").ok().and_then(|v| v.parse().ok());
-    let mixer = match depth {
-        Some(max_depth) => Mixer::with_config(JitterConfig { prefill: 1, max_depth }),
-        None => Mixer::new(),
+    let half_life = std::env::var("SWITCHBOARD_JITTER_HALFLIFE_MS").ok().and_then(|v| v.parse().ok());
+    let mixer = match (depth, half_life) {
+        (Some(max_depth), _) => Mixer::with_config(JitterConfig { prefill: 1, max_depth }),
+        (None, Some(ms)) => Mixer::adaptive_with_half_life(Duration::from_millis(ms)),
+        (None, None) => Mixer::new(),
     };
     let mut devices = media::DeviceOptions::default();
     if let Some(period) = std::env::var("SWITCHBOARD_AUDIO_PERIOD").ok().and_then(|v| v.parse().ok()) {

@@ -37,9 +37,9 @@ const MAX_MARGIN: Duration = Duration::from_millis(60);
 /// A frame later than this was a pause (the sender muted or stalled), not jitter.
 const MAX_LATENESS: Duration = Duration::from_millis(100);
 /// Half-life of the jitter estimate: a burst of jitter raises the margin at once, a calm
-/// stretch lowers it again this slowly. `SWITCHBOARD_JITTER_HALFLIFE_MS` overrides it for
-/// measurements (BENCHMARKS.md, "Audio").
-const JITTER_HALF_LIFE: Duration = Duration::from_secs(3);
+/// stretch lowers it again this slowly. [`Mixer::adaptive_with_half_life`] sets another,
+/// for measurements (BENCHMARKS.md, "Audio").
+pub const JITTER_HALF_LIFE: Duration = Duration::from_secs(3);
 /// The jitter assumed for a participant before its frames say otherwise: starting with a
 /// little margin avoids running dry on the first late frame (the excess is trimmed out of
 /// pauses once the estimate has decayed).
@@ -222,23 +222,25 @@ impl Mixer {
     /// A mixer with the adaptive jitter buffer (see the module docs), at most
     /// [`JitterConfig::default`]'s `max_depth` frames deep.
     pub fn new() -> Self {
-        Self::build(Policy::Adaptive, JitterConfig::default())
+        Self::adaptive_with_half_life(JITTER_HALF_LIFE)
+    }
+
+    /// The adaptive mixer of [`Mixer::new`] with another half-life of its jitter estimate
+    /// than [`JITTER_HALF_LIFE`] (for measuring the trade-off; calls use the default).
+    pub fn adaptive_with_half_life(half_life: Duration) -> Self {
+        Self::build(Policy::Adaptive, JitterConfig::default(), half_life)
     }
 
     /// A mixer with a fixed jitter buffer of explicit sizes (`prefill` is at least 1).
     pub fn with_config(config: JitterConfig) -> Self {
-        Self::build(Policy::Fixed, config)
+        Self::build(Policy::Fixed, config, JITTER_HALF_LIFE)
     }
 
-    fn build(policy: Policy, config: JitterConfig) -> Self {
+    fn build(policy: Policy, config: JitterConfig, half_life: Duration) -> Self {
         let config = JitterConfig {
             prefill: config.prefill.max(1),
             max_depth: config.max_depth.max(config.prefill.max(1)),
         };
-        let half_life = std::env::var("SWITCHBOARD_JITTER_HALFLIFE_MS")
-            .ok()
-            .and_then(|v| v.parse::<u64>().ok())
-            .map_or(JITTER_HALF_LIFE, Duration::from_millis);
         let frames = (half_life.as_secs_f64() / AudioFormat::FRAME_DURATION.as_secs_f64()).max(1.0);
         let jitter_decay = 0.5f64.powf(1.0 / frames);
         let state = State { policy, jitter_decay, config, participants: BTreeMap::new() };

@@ -58,7 +58,7 @@ use std::time::{Duration, Instant};
 pub use capture::{Capture, EncodedAudio, RemoteAudio};
 pub use codec::{OpusDecoder, OpusEncoder};
 pub use device::{DeviceOptions, Direction, input_device_names, output_device_names};
-pub use mixer::{JitterConfig, Mixer, ParticipantStats};
+pub use mixer::{JITTER_HALF_LIFE, JitterConfig, Mixer, ParticipantStats};
 pub use probe::{PROBE_CHUNK, PlayedChunk, PlayoutProbe, probe_playout};
 pub use sink::{AudioSink, SinkStats, start_sink, start_sink_with};
 pub use source::{AudioSource, click_source, start_source, start_source_with};
