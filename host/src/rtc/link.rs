@@ -23,6 +23,7 @@ use webrtc::peer_connection::configuration::RTCConfiguration;
 use webrtc::peer_connection::peer_connection_state::RTCPeerConnectionState;
 use webrtc::peer_connection::sdp::sdp_type::RTCSdpType;
 use webrtc::peer_connection::sdp::session_description::RTCSessionDescription;
+use webrtc::peer_connection::signaling_state::RTCSignalingState;
 use webrtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use webrtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use webrtc::rtp_transceiver::rtp_codec::RTPCodecType;
@@ -438,6 +439,12 @@ impl PeerLink {
         }
         tracing::debug!(target: SETUP_TRACE, stage = "answer ready", link = self.shared.id, candidates = false);
         Ok(self.hand_out(&answer))
+    }
+
+    /// Whether our last offer still waits for its answer: a new offer now would cross it,
+    /// so a renegotiation waits until [`accept_answer`](Self::accept_answer).
+    pub fn awaiting_answer(&self) -> bool {
+        self.pc.signaling_state() == RTCSignalingState::HaveLocalOffer
     }
 
     /// Accepts the remote peer's answer to our last offer.

@@ -13,7 +13,7 @@
 //! timers and commands are arms of one `select!`. Media work per remote track (decoding)
 //! runs in its own task and meets the owner only through the mixer and counters.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -217,6 +217,7 @@ impl Session {
             video,
             tap,
             last_audio: None,
+            video_offer_due: HashSet::new(),
         };
         task.publish_all(first_events);
         tap::call_start_commands(&bus, &settings);
@@ -238,6 +239,11 @@ impl Session {
         if task.semantics.audio_muted() {
             task.broadcast(StateChange::MuteChanged { muted: true });
         }
+        // A call switched to video before we came is a video call for us too.
+        if let Some(by) = &joined.switched_to_video_by {
+            let joined_video = task.video.join_switched_call(by);
+            task.apply_video(joined_video).await;
+        }
         let started = task.video.start(&joined.you);
         task.apply_video(started).await;
         // The newcomer offers to everyone already in the room; one of them may have the
@@ -247,6 +253,10 @@ impl Session {
                 Some((_, first)) => {
                     let link = task.adopt_link(&user, first.link, first.events).await;
                     task.prime_link(&link);
+                    // Its offer went out before we knew the call had video.
+                    if task.video.is_on() && !first.video {
+                        task.video_offer_due.insert(user.resource.clone());
+                    }
                 }
                 None => task.offer_to(user).await,
             }
@@ -348,6 +358,9 @@ struct SessionTask {
     tap: MediaTap,
     /// The newest microphone frame and when it came (none while muted), for new links.
     last_audio: Option<(LastAudio, Instant)>,
+    /// Links (by the remote's resource) on which we offer video once the answer to our
+    /// offer in flight is in: an offer now would cross it.
+    video_offer_due: HashSet<String>,
 }
 
 /// The newest microphone frame: raw while alone and not recording (nothing is encoded
@@ -425,27 +438,32 @@ impl SessionTask {
     /// the side that made its first offer offers again (the other side answers with its
     /// own track added), so audio never stops and there is no glare.
     async fn renegotiate_video(&mut self) {
-        let local = self.semantics.local().clone();
         let peers: Vec<(RtcUser, Arc<PeerLink>)> =
             self.links.values().map(|p| (p.user.clone(), Arc::clone(&p.link))).collect();
         for (user, link) in peers {
-            let offered = async {
-                self.video.add_track(&user.resource, &link).await?;
-                if offers_renegotiation(&local, &user) {
-                    link.create_offer().await.map(Some)
-                } else {
-                    Ok(None)
-                }
-            };
-            match offered.await {
-                Ok(Some(offer)) => self.signal(&user, offer),
-                Ok(None) => {}
-                Err(e) => self.error(
-                    ErrorCode::PeerConnectionFailed,
-                    format!("adding video to the link to {}: {e}", user.uid),
-                    user.uid.clone(),
-                ),
+            self.add_video_to_link(&user, &link).await;
+        }
+    }
+
+    /// Gives one link our video track and, on the side that offers, offers it; an offer
+    /// of ours still waiting for its answer puts that off until the answer is in.
+    async fn add_video_to_link(&mut self, user: &RtcUser, link: &Arc<PeerLink>) {
+        let offers = offers_renegotiation(self.semantics.local(), user);
+        let offered = async {
+            self.video.add_track(&user.resource, link).await?;
+            if offers && !link.awaiting_answer() { link.create_offer().await.map(Some) } else { Ok(None) }
+        };
+        match offered.await {
+            Ok(Some(offer)) => self.signal(user, offer),
+            Ok(None) if offers => {
+                self.video_offer_due.insert(user.resource.clone());
             }
+            Ok(None) => {}
+            Err(e) => self.error(
+                ErrorCode::PeerConnectionFailed,
+                format!("adding video to the link to {}: {e}", user.uid),
+                user.uid.clone(),
+            ),
         }
     }
 
@@ -621,10 +639,16 @@ impl SessionTask {
                     Err(e) => Err(e),
                 }
             }
-            Some("answer") => match self.links.get(&from.resource) {
-                Some(peer) => peer.link.accept_answer(payload).await,
-                None => return,
-            },
+            Some("answer") => {
+                let Some(link) = self.links.get(&from.resource).map(|peer| Arc::clone(&peer.link)) else {
+                    return;
+                };
+                let accepted = link.accept_answer(payload).await;
+                if accepted.is_ok() && self.video_offer_due.remove(&from.resource) {
+                    self.add_video_to_link(&from, &link).await;
+                }
+                accepted
+            }
             _ if payload.get("candidate").is_some() => match self.links.get(&from.resource) {
                 Some(peer) => peer.link.add_remote_candidate(payload).await,
                 None => return,
@@ -661,6 +685,7 @@ impl SessionTask {
                 }
             }
             ServerMessage::UserLeft { user, users } => {
+                self.video_offer_due.remove(&user.resource);
                 if let Some(peer) = self.links.remove(&user.resource) {
                     close_link(peer).await;
                 }
@@ -1065,6 +1090,8 @@ struct FirstOffer {
     /// Held, not read, until the link has its peer: its first candidates wait here.
     events: mpsc::UnboundedReceiver<LinkEvent>,
     offer: serde_json::Value,
+    /// Whether the offer has our video track.
+    video: bool,
 }
 
 impl FirstOffer {
@@ -1079,7 +1106,7 @@ impl FirstOffer {
             link.create_offer().await
         };
         match offered.await {
-            Ok(offer) => Ok(Self { link: Arc::new(link), events, offer }),
+            Ok(offer) => Ok(Self { link: Arc::new(link), events, offer, video }),
             Err(e) => {
                 close_unused(&link).await;
                 Err(e)

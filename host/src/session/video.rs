@@ -446,15 +446,32 @@ impl SessionVideo {
             .map_err(|e| CallsException::new(e.code(), format!("opening video input: {e}")))?;
         self.start_pipeline(cameras)
             .map_err(|e| CallsException::new(e.code(), format!("starting video: {e}")))?;
-        let mut out = VideoOutcome { renegotiate: true, ..VideoOutcome::default() };
+        // Told to the room even when alone: the server records the switch, so that
+        // whoever joins later joins a video call.
+        let mut out = VideoOutcome {
+            renegotiate: true,
+            broadcast: vec![StateChange::SwitchToVideoRequested],
+            ..VideoOutcome::default()
+        };
         if alone {
             self.phase = Phase::Video;
             out.events.push(self.switched_event(&self.local, &self.local));
         } else {
             self.phase = Phase::Requested;
-            out.broadcast.push(StateChange::SwitchToVideoRequested);
         }
         Ok(out)
+    }
+
+    /// The room says `by` switched the call to video before we joined: an audio-only
+    /// session joins it as a video call, as every member accepted the switch, and raises
+    /// `call_switched_to_video` (accepted by the local user) so its UI turns to video.
+    /// Call before [`Self::start`], which then opens the camera.
+    pub(super) fn join_switched_call(&mut self, by: &RtcUser) -> VideoOutcome {
+        if self.phase != Phase::AudioOnly {
+            return VideoOutcome::default();
+        }
+        self.phase = Phase::Video;
+        VideoOutcome::event(self.switched_event(by, &self.local))
     }
 
     /// Another member asked to switch to video: accept (every member does), turn video
@@ -751,8 +768,24 @@ mod tests {
         let mut a = audio_only(&alice);
         let out = a.request_switch(true).expect("switch");
         assert_eq!(names(&out), ["call_switched_to_video"]);
-        assert!(out.broadcast.is_empty());
+        // Nobody is there to accept, but the room records it for whoever joins next.
+        assert_eq!(out.broadcast, [StateChange::SwitchToVideoRequested]);
         a.stop();
+    }
+
+    #[actix::test]
+    async fn joining_a_switched_call_turns_video_on_once() {
+        let (alice, carol) = (user("alice", 1), user("carol", 3));
+        let mut c = audio_only(&carol);
+        let out = c.join_switched_call(&alice);
+        assert!(c.is_on());
+        let [Event::CallSwitchedToVideo { request_initiated_by, request_accepted_by, .. }] = &out.events[..]
+        else {
+            panic!("one call_switched_to_video, got {:?}", out.events);
+        };
+        assert_eq!((request_initiated_by.uid.as_str(), request_accepted_by.uid.as_str()), ("alice", "carol"));
+        assert!(out.broadcast.is_empty() && !out.renegotiate, "nothing to tell, no link yet");
+        assert!(c.join_switched_call(&alice).events.is_empty(), "a video call stays one");
     }
 
     #[test]

@@ -260,9 +260,15 @@ impl RoomConnection {
             });
         };
         let joined = match serde_json::from_str::<ServerMessage>(first.as_str()) {
-            Ok(ServerMessage::Joined { version, session_id, you, users, states, offered_to }) => {
-                JoinedRoom { version, session_id, you, users, states, offered_to }
-            }
+            Ok(ServerMessage::Joined {
+                version,
+                session_id,
+                you,
+                users,
+                states,
+                offered_to,
+                switched_to_video_by,
+            }) => JoinedRoom { version, session_id, you, users, states, offered_to, switched_to_video_by },
             Ok(ServerMessage::Error { code, message }) => {
                 // The server closes right after a refusal; answering its close is a
                 // courtesy, so a failure here changes nothing.
@@ -336,6 +342,8 @@ pub struct JoinedRoom {
     pub states: Vec<MemberState>,
     /// The `resource` of the member that got the offer the join carried, if any.
     pub offered_to: Option<String>,
+    /// Who switched the call to video, if it was switched before this join.
+    pub switched_to_video_by: Option<RtcUser>,
 }
 
 impl JoinedRoom {

@@ -136,6 +136,12 @@ pub enum ServerMessage {
         /// newcomer offers to the other members itself.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         offered_to: Option<String>,
+        /// Who switched this call to video (`switchToVideoCall`), when it was switched; the
+        /// user may have left since. A newcomer whose settings say audio-only joins it as
+        /// a video call, as every member did when the switch was asked for. A server that
+        /// predates it sends nothing, and the newcomer stays audio-only.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        switched_to_video_by: Option<RtcUser>,
     },
     /// Another member joined; it will send this member an offer (a `signal` that may
     /// follow at once, when the newcomer's `join` carried it).

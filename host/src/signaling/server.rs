@@ -637,6 +637,9 @@ struct Rooms {
 struct Room {
     /// In join order.
     members: Vec<Member>,
+    /// Who asked to switch the call to video, once someone did: the switch is the whole
+    /// call's (every member accepts it), so newcomers join it as a video call.
+    switched_to_video_by: Option<RtcUser>,
 }
 
 #[derive(Debug)]
@@ -725,6 +728,7 @@ impl Rooms {
             users: users.clone(),
             states: room.members.iter().map(|m| m.state.clone()).collect(),
             offered_to: offered_to.clone(),
+            switched_to_video_by: room.switched_to_video_by.clone(),
         };
         // The newcomer's queue is empty, so this cannot fail.
         room.send_to(&resource, joined);
@@ -822,6 +826,9 @@ impl Rooms {
             StateChange::MuteChanged { muted } => member.state.audio_muted = muted,
             StateChange::VideoPaused { paused } => member.state.video_paused = paused,
             StateChange::RecordingChanged { started } => member.state.recording = started,
+            StateChange::SwitchToVideoRequested => {
+                room.switched_to_video_by.get_or_insert_with(|| member.user.clone());
+            }
             _ => {}
         }
         let msg = ServerMessage::StateChanged { user: member.user.clone(), change };

@@ -342,6 +342,25 @@ async fn state_changes_reach_the_others_and_newcomers_learn_them() {
     let c = h.join("c", "s").await;
     let states: Vec<(bool, bool)> = c.joined.states.iter().map(|s| (s.audio_muted, s.recording)).collect();
     assert_eq!(states, [(true, false), (false, true), (false, false)]);
+    let switched_by = c.joined.switched_to_video_by.as_ref().map(|u| u.uid.as_str());
+    assert_eq!(switched_by, Some("a"), "a newcomer learns the call was switched to video, and by whom");
+}
+
+#[tokio::test]
+async fn a_switch_to_video_asked_alone_is_recorded_for_newcomers_and_a_fresh_room_has_none() {
+    let h = Harness::start().await;
+    let a = h.join("a", "s").await;
+    assert_eq!(a.joined.switched_to_video_by, None);
+    a.sender.change_state(StateChange::SwitchToVideoRequested).expect("sends");
+    let mut b = h.join("b", "s").await;
+    assert_eq!(b.joined.switched_to_video_by.as_ref().map(|u| u.uid.as_str()), Some("a"));
+    // A room that emptied starts over as an audio call.
+    a.sender.close().await;
+    expect_user_left(b.next().await, "a", &["b"]);
+    b.sender.close().await;
+    assert_eq!(h.uids_in("s").await, Vec::<String>::new());
+    let c = h.join("c", "s").await;
+    assert_eq!(c.joined.switched_to_video_by, None);
 }
 
 #[tokio::test]

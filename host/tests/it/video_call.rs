@@ -346,3 +346,46 @@ async fn an_audio_call_switched_to_video_keeps_its_audio_and_both_sides_decode_v
     );
     assert!(longest_gap * 20 <= 100, "a gap of {} ms in the tone bob received: {map}", longest_gap * 20);
 }
+
+/// Regression (noted on issue 3): a newcomer to a call already switched to video joined it
+/// audio-only, since nothing told it of the switch. The room now records the switch; a
+/// newcomer with audio-only settings joins as a video call and raises
+/// `call_switched_to_video`. Alice switches while alone (nobody to accept), so the record
+/// does not rest on an acceptance; Bob's first offer, made before he knew, is audio-only
+/// and gets its video in a renegotiation once answered.
+#[actix::test]
+async fn r3_a_newcomer_to_a_call_switched_to_video_joins_it_with_video() {
+    let server = server().await;
+    let sid = session_id("late-video");
+    let alice = Member::join(&server, "alice", &sid, config(true, AudioOutput::Null)).await;
+    alice.command(Command::SwitchToVideoCall).await;
+    let bob = Member::join(&server, "bob", &sid, config(true, AudioOutput::Null)).await;
+
+    let mut alice_feed = alice.session.video_frames();
+    let mut bob_feed = bob.session.video_frames();
+    wait_for_pattern(&mut bob_feed, "alice", PatternKind::Front).await;
+    wait_for_pattern(&mut alice_feed, "bob", PatternKind::Front).await;
+    tokio::time::timeout(PATIENCE, async {
+        while bob.session.stats().remote.get("alice").is_none_or(|r| r.audio_frames_decoded < 10) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("audio flows alongside the video");
+
+    let switched = |m: &Member| -> Vec<(String, String)> {
+        m.events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::CallSwitchedToVideo { request_initiated_by, request_accepted_by, .. } => {
+                    Some((request_initiated_by.uid, request_accepted_by.uid))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(switched(&alice), [("alice".to_owned(), "alice".to_owned())], "alone, alice's switch is hers");
+    assert_eq!(switched(&bob), [("alice".to_owned(), "bob".to_owned())], "bob joins alice's video call");
+    alice.end().await;
+    bob.end().await;
+}
