@@ -176,13 +176,18 @@ fn probe(path: &Path) -> Option<(String, f64)> {
 }
 
 /// True when ffmpeg decodes the whole file without an error.
-fn decodes(path: &Path) -> bool {
-    Command::new("ffmpeg")
+fn decodes(path: &Path) -> Result<(), String> {
+    let out = Command::new("ffmpeg")
         .args(["-v", "error", "-xerror", "-i"])
         .arg(path)
         .args(["-f", "null", "-"])
         .output()
-        .is_ok_and(|o| o.status.success() && o.stderr.is_empty())
+        .map_err(|e| format!("running ffmpeg: {e}"))?;
+    if out.status.success() && out.stderr.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("ffmpeg: {}, {}", out.status, String::from_utf8_lossy(&out.stderr).trim()))
+    }
 }
 
 /// How many frames ffmpeg decodes from a file's first stream, errors or not: what a player
@@ -252,7 +257,7 @@ fn recording_a_two_party_video_call_gives_playable_files_and_both_sides_hear_of_
                 probe(&file).unwrap_or_else(|| panic!("ffprobe reads {}", file.display()));
             assert_eq!(codec, expected, "{}", file.display());
             assert!((duration - 3.0).abs() <= 0.3, "{uid}'s {track} lasts {duration} s, recorded 3 s");
-            assert!(decodes(&file), "{} decodes", file.display());
+            decodes(&file).unwrap_or_else(|e| panic!("{} does not decode: {e}", file.display()));
         }
     }
     let manifest: serde_json::Value =
@@ -312,7 +317,7 @@ fn recording_alone_records_the_local_audio() {
     let (codec, duration) = probe(&file).unwrap_or_else(|| panic!("ffprobe reads {}", file.display()));
     assert_eq!(codec, "opus");
     assert!((duration - 2.0).abs() <= 0.3, "alice's audio lasts {duration} s, recorded 2 s alone");
-    assert!(decodes(&file), "{} decodes", file.display());
+    decodes(&file).unwrap_or_else(|e| panic!("{} does not decode: {e}", file.display()));
 }
 
 #[test]
