@@ -10,6 +10,10 @@
 //!    settings, 20 ms Opus frames encoded and decoded, to the first frame decoded), and the
 //!    same audio call with the library's defaults.
 //!    p50/p95/min/max, then every setup step (the `switchboard::setup` traces) itemised.
+//!    Each of these runs in two placements, alternating: every party on the bench's one
+//!    thread, and every party on threads of its own as processes of their own would run
+//!    (the server on a runtime of its own, Bob in an actix System of his own, the bare
+//!    answerer on a runtime of its own).
 //! 2. **Mouth-to-ear** (needs PipeWire, `SWITCHBOARD_BENCH_CLICKS`, default 30, 0 skips):
 //!    Alice's microphone is a WAV click train (`wav:` source, one 5 ms 2 kHz burst every
 //!    500 ms, paced in real time from her `Session::start`); Bob plays the call into the
@@ -36,7 +40,8 @@ use switchboard_host::media::{self, AudioFormat};
 use switchboard_host::rtc::LinkOptions;
 use switchboard_host::session::{Session, SessionOptions};
 use switchboard_host::signaling::{self, Secret, ServerConfig, ServerHandle, SignalingClient};
-use tokio::sync::mpsc;
+use tokio::runtime::Handle;
+use tokio::sync::{mpsc, oneshot};
 
 const API_KEY: &str = "bench-key";
 const LIMIT: Duration = Duration::from_secs(10);
@@ -53,12 +58,17 @@ struct Server {
 }
 
 impl Server {
-    async fn start() -> Self {
+    /// Starts a server on `runtime` (its own threads, as `switchboard serve` runs it in a
+    /// process of its own) or, without one, on the caller's.
+    async fn start(runtime: Option<&Handle>) -> Self {
         let secret = Secret::generate().expect("a random secret");
-        let handle =
-            signaling::start("127.0.0.1:0".parse().expect("addr"), ServerConfig::new(API_KEY, secret))
-                .await
-                .expect("the signaling server starts");
+        let started =
+            signaling::start("127.0.0.1:0".parse().expect("addr"), ServerConfig::new(API_KEY, secret));
+        let handle = match runtime {
+            Some(runtime) => runtime.spawn(started).await.expect("the server's start task"),
+            None => started.await,
+        }
+        .expect("the signaling server starts");
         let client = SignalingClient::new(&handle.ws_url()).expect("client");
         Self { handle, client }
     }
@@ -83,19 +93,165 @@ impl Server {
         input: AudioInput,
         output: AudioOutput,
     ) -> (SessionOptions, Bus) {
-        let bus = Bus::start(Vec::new(), BusOptions::default()).expect("bus");
+        (self.options(token, session, input, output), new_bus())
+    }
+
+    fn options(
+        &self,
+        token: String,
+        session: &str,
+        input: AudioInput,
+        output: AudioOutput,
+    ) -> SessionOptions {
         let mut config = Config::default();
         config.call.audio_only_call = true;
         config.media.audio_input = input;
         config.media.audio_output = output;
-        let options = SessionOptions {
+        SessionOptions {
             server: self.handle.ws_url(),
             token,
             session_id: Some(session.to_owned()),
             config,
             link: LinkOptions::default(),
-        };
-        (options, bus)
+        }
+    }
+}
+
+/// A bus without plugins, in the actix System of the caller.
+fn new_bus() -> Bus {
+    Bus::start(Vec::new(), BusOptions::default()).expect("bus")
+}
+
+/// Where the parties of a setup run run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Placement {
+    /// Every party on the bench's one thread: the server, Bob and Alice (each bare peer).
+    OneThread,
+    /// Each party on threads of its own, as processes of their own would run them: the
+    /// server on a 2-worker tokio runtime as `switchboard serve` does, Bob in an actix
+    /// System of his own as `switchboard join` does, Alice on the bench's thread; the bare
+    /// answerer on a 1-worker runtime of its own, the offerer on the bench's thread.
+    OwnThreads,
+}
+
+impl Placement {
+    fn name(self) -> &'static str {
+        match self {
+            Placement::OneThread => "one thread",
+            Placement::OwnThreads => "own threads",
+        }
+    }
+}
+
+/// Bob, the member waiting in the room, on a thread of his own: an actix System that
+/// runs one session at a time, driven through [`CalleeCall`]s.
+struct CalleeThread {
+    calls: mpsc::UnboundedSender<CalleeCall>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+enum CalleeCall {
+    /// Starts a session; replies with the instant just before `Session::start`.
+    Start { options: Box<SessionOptions>, reply: oneshot::Sender<Instant> },
+    /// When the session decoded its first remote audio, if it did yet.
+    Decoded { reply: oneshot::Sender<Option<Instant>> },
+    /// Ends the session and replies once it is over.
+    End { reply: oneshot::Sender<()> },
+}
+
+impl CalleeThread {
+    fn spawn() -> Self {
+        let (calls, mut rx) = mpsc::unbounded_channel::<CalleeCall>();
+        let thread = std::thread::spawn(move || {
+            actix::System::new().block_on(async move {
+                let mut current: Option<(Session, Instant)> = None;
+                while let Some(call) = rx.recv().await {
+                    match call {
+                        CalleeCall::Start { options, reply } => {
+                            let bus = new_bus();
+                            let started = Instant::now();
+                            current = Some((
+                                Session::start(*options, bus).await.expect("bob's session starts"),
+                                started,
+                            ));
+                            let _ = reply.send(started);
+                        }
+                        CalleeCall::Decoded { reply } => {
+                            let at = current
+                                .as_ref()
+                                .and_then(|(bob, at)| Some(*at + bob.first_remote_audio_after()?));
+                            let _ = reply.send(at);
+                        }
+                        CalleeCall::End { reply } => {
+                            if let Some((bob, _)) = current.take() {
+                                end(&[&bob]).await;
+                            }
+                            let _ = reply.send(());
+                        }
+                    }
+                }
+            });
+        });
+        Self { calls, thread }
+    }
+
+    async fn call<T>(&self, call: impl FnOnce(oneshot::Sender<T>) -> CalleeCall) -> T {
+        let (tx, rx) = oneshot::channel();
+        self.calls.send(call(tx)).unwrap_or_else(|_| panic!("bob's thread is gone"));
+        rx.await.expect("bob's thread replies")
+    }
+
+    /// Ends the thread (its System stops once nothing can call it).
+    fn stop(self) {
+        drop(self.calls);
+        self.thread.join().expect("bob's thread");
+    }
+}
+
+/// Bob in a setup run, where the placement puts him.
+enum Bob<'a> {
+    /// On the bench's thread; the instant just before his `Session::start`.
+    Here(Session, Instant),
+    Apart(&'a CalleeThread),
+}
+
+impl<'a> Bob<'a> {
+    /// Starts Bob's session; returns him and when his start began.
+    async fn start(
+        server: &Server,
+        token: String,
+        sid: &str,
+        apart: Option<&'a CalleeThread>,
+    ) -> (Bob<'a>, Instant) {
+        let options = server.options(token, sid, AudioInput::Tone(660.0), AudioOutput::Null);
+        match apart {
+            Some(thread) => {
+                let started =
+                    thread.call(|reply| CalleeCall::Start { options: Box::new(options), reply }).await;
+                (Bob::Apart(thread), started)
+            }
+            None => {
+                let bus = new_bus();
+                let started = Instant::now();
+                let bob = Session::start(options, bus).await.expect("session starts");
+                (Bob::Here(bob, started), started)
+            }
+        }
+    }
+
+    /// When Bob decoded his first remote audio, if he did yet.
+    async fn decoded_at(&self) -> Option<Instant> {
+        match self {
+            Bob::Here(bob, started) => Some(*started + bob.first_remote_audio_after()?),
+            Bob::Apart(thread) => thread.call(|reply| CalleeCall::Decoded { reply }).await,
+        }
+    }
+
+    async fn end(self) {
+        match self {
+            Bob::Here(bob, _) => end(&[&bob]).await,
+            Bob::Apart(thread) => thread.call(|reply| CalleeCall::End { reply }).await,
+        }
     }
 }
 
@@ -109,13 +265,16 @@ async fn end(sessions: &[&Session]) {
 }
 
 /// One setup run: Bob waits in the room (100-119 ms); Alice's start is timed until she
-/// decoded Bob.
+/// decoded Bob. Bob runs on `apart` when given, else on this thread with Alice.
 /// Returns the times and the itemised steps (ms from Alice's start).
-async fn run_session(server: &Server, i: usize) -> ((Duration, Duration, Duration), HashMap<String, f64>) {
-    let sid = format!("setup-{i}");
+async fn run_session(
+    server: &Server,
+    i: usize,
+    apart: Option<&CalleeThread>,
+) -> ((Duration, Duration, Duration), HashMap<String, f64>) {
+    let sid = format!("setup-{i}-{}", apart.is_some());
     let (bob_token, alice_token) = (server.token("bob", &sid).await, server.token("alice", &sid).await);
-    let bob_start = Instant::now();
-    let bob = server.session(bob_token, &sid, AudioInput::Tone(660.0), AudioOutput::Null).await;
+    let (bob, _) = Bob::start(server, bob_token, &sid, apart).await;
     // Bob waits in the room, as a callee does: long enough for his microphone to be
     // running, and for a varying part of a 20 ms frame, so Alice's start falls anywhere
     // in his frame cycle (as it would in a real call) instead of always at the same phase.
@@ -138,8 +297,8 @@ async fn run_session(server: &Server, i: usize) -> ((Duration, Duration, Duratio
     // The other direction (the offerer's audio at the answerer), from Alice's start too.
     let other = tokio::time::timeout(LIMIT, async {
         loop {
-            if let Some(after) = bob.first_remote_audio_after() {
-                return (bob_start + after).saturating_duration_since(start);
+            if let Some(at) = bob.decoded_at().await {
+                return at.saturating_duration_since(start);
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
@@ -149,15 +308,21 @@ async fn run_session(server: &Server, i: usize) -> ((Duration, Duration, Duratio
     let mut steps = setup_trace::steps_since(start, "alice", "bob");
     steps.insert("alice: first remote audio decoded".into(), ms(first));
     steps.insert("bob: first remote audio decoded".into(), ms(other));
-    end(&[&alice, &bob]).await;
+    let _ = alice.end_session().await;
+    bob.end().await;
+    alice.finished().await;
     ((joined, first, other), steps)
 }
 
-/// A bare audio call, with its steps from the creation of the peers.
-async fn run_bare_call(settings: BareSettings) -> ((Duration, Duration), HashMap<String, f64>) {
+/// A bare audio call, with its steps from the creation of the peers; the answerer on
+/// `answerer_rt` when given.
+async fn run_bare_call(
+    settings: BareSettings,
+    answerer_rt: Option<&Handle>,
+) -> ((Duration, Duration), HashMap<String, f64>) {
     setup_trace::clear();
     let start = Instant::now();
-    let (offerer, answerer) = run_bare_audio(settings, LIMIT).await;
+    let (offerer, answerer) = run_bare_audio(settings, LIMIT, answerer_rt).await;
     let mut steps = setup_trace::steps_since(start, "bare offerer", "bare answerer");
     steps.insert("bare offerer: first remote audio decoded".into(), ms(offerer));
     steps.insert("bare answerer: first remote audio decoded".into(), ms(answerer));
@@ -237,50 +402,103 @@ fn itemise(title: &str, runs: &[HashMap<String, f64>]) {
     }
 }
 
-async fn setup(server: &Server, runs: usize) {
+/// What the own-threads placement runs on: a server on a runtime of its own, Bob's
+/// thread, and the bare answerer's runtime.
+struct Apart {
+    server: Server,
+    bob: CalleeThread,
+    answerer: Handle,
+}
+
+/// The figures of one placement, run by run.
+#[derive(Default)]
+struct Figures {
+    joined: Vec<f64>,
+    first: Vec<f64>,
+    other: Vec<f64>,
+    call_first: Vec<f64>,
+    call_other: Vec<f64>,
+    default_call_first: Vec<f64>,
+    session_steps: Vec<HashMap<String, f64>>,
+    call_steps: Vec<HashMap<String, f64>>,
+}
+
+impl Figures {
+    /// One session run, then one of each bare audio call.
+    async fn measure(
+        &mut self,
+        server: &Server,
+        bob: Option<&CalleeThread>,
+        answerer: Option<&Handle>,
+        i: usize,
+    ) {
+        let ((j, f, o), steps) = run_session(server, i, bob).await;
+        self.joined.push(ms(j));
+        self.first.push(ms(f));
+        self.other.push(ms(o));
+        self.session_steps.push(steps);
+        let ((f, o), steps) = run_bare_call(BareSettings::Loopback, answerer).await;
+        self.call_first.push(ms(f));
+        self.call_other.push(ms(o));
+        self.call_steps.push(steps);
+        self.default_call_first.push(ms(run_bare_call(BareSettings::LibraryDefaults, answerer).await.0.0));
+    }
+
+    fn report(&mut self, placement: Placement, old_bare_p50: f64) {
+        println!("\nparties on {}:", placement.name());
+        report("session: start -> joined (start returned)", &mut self.joined);
+        report("session: start -> first remote audio decoded", &mut self.first);
+        report("  other way: start -> answerer decoded offerer", &mut self.other);
+        report("bare audio call: create -> offerer decoded", &mut self.call_first);
+        report("  other way: answerer decoded offerer", &mut self.call_other);
+        report("bare audio call, library defaults: offerer decoded", &mut self.default_call_first);
+        let first = percentile(&self.first, 0.5);
+        println!(
+            "ratio of p50s, session first audio / old bare pair: {:.2}, / bare audio call: {:.2}, \
+             / bare audio call with library defaults: {:.2}",
+            first / old_bare_p50,
+            first / percentile(&self.call_first, 0.5),
+            first / percentile(&self.default_call_first, 0.5)
+        );
+        println!(
+            "ratio of p95s, session / bare audio call: {:.2}",
+            percentile(&self.first, 0.95) / percentile(&self.call_first, 0.95)
+        );
+        let (session, call) = (&self.session_steps, &self.call_steps);
+        let name = placement.name();
+        itemise(
+            &format!("\nsession steps on {name}, ms from Alice's Session::start (Alice offers, Bob answers)"),
+            session,
+        );
+        itemise(&format!("\nbare audio call steps on {name}, ms from creating the peers"), call);
+    }
+}
+
+/// The setup runs, both placements and every baseline alternating run by run.
+async fn setup(here: &Server, apart: &Apart, runs: usize) {
+    let placements = [
+        (Placement::OneThread, here, None, None),
+        (Placement::OwnThreads, &apart.server, Some(&apart.bob), Some(&apart.answerer)),
+    ];
     // One untimed run of each, so first-use costs do not land in the first sample.
-    run_session(server, usize::MAX).await;
+    for (_, server, bob, answerer) in placements {
+        Figures::default().measure(server, bob, answerer, usize::MAX).await;
+    }
     run_bare_rtp(LIMIT).await;
-    run_bare_call(BareSettings::Loopback).await;
-    run_bare_call(BareSettings::LibraryDefaults).await;
-    let (mut joined, mut first, mut other, mut bare) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let (mut call_first, mut call_other) = (Vec::new(), Vec::new());
-    let mut default_call_first = Vec::new();
-    let (mut session_steps, mut call_steps) = (Vec::new(), Vec::new());
+    let mut figures = [Figures::default(), Figures::default()];
+    let mut bare = Vec::new();
     for i in 0..runs {
-        let ((j, f, o), steps) = run_session(server, i).await;
-        joined.push(ms(j));
-        first.push(ms(f));
-        other.push(ms(o));
-        session_steps.push(steps);
+        for ((_, server, bob, answerer), figures) in placements.iter().zip(&mut figures) {
+            figures.measure(server, *bob, *answerer, i).await;
+        }
         bare.push(ms(run_bare_rtp(LIMIT).await.first_rtp));
-        let ((f, o), steps) = run_bare_call(BareSettings::Loopback).await;
-        call_first.push(ms(f));
-        call_other.push(ms(o));
-        call_steps.push(steps);
-        default_call_first.push(ms(run_bare_call(BareSettings::LibraryDefaults).await.0.0));
     }
     println!("call setup on loopback, {runs} runs each, alternating");
-    report("session: start -> joined (start returned)", &mut joined);
-    report("session: start -> first remote audio decoded", &mut first);
-    report("  other way: start -> answerer decoded offerer", &mut other);
-    report("bare pair (old): create -> first RTP read", &mut bare);
-    report("bare audio call: create -> offerer decoded", &mut call_first);
-    report("  other way: answerer decoded offerer", &mut call_other);
-    report("bare audio call, library defaults: offerer decoded", &mut default_call_first);
-    println!(
-        "ratio of p50s, session first audio / old bare pair: {:.2}, / bare audio call: {:.2}, \
-         / bare audio call with library defaults: {:.2}",
-        percentile(&first, 0.5) / percentile(&bare, 0.5),
-        percentile(&first, 0.5) / percentile(&call_first, 0.5),
-        percentile(&first, 0.5) / percentile(&default_call_first, 0.5)
-    );
-    println!(
-        "ratio of p95s, session / bare audio call: {:.2}",
-        percentile(&first, 0.95) / percentile(&call_first, 0.95)
-    );
-    itemise("\nsession steps, ms from Alice's Session::start (Alice offers, Bob answers)", &session_steps);
-    itemise("\nbare audio call steps, ms from creating the peers", &call_steps);
+    report("bare pair (old, one thread): create -> first RTP read", &mut bare);
+    let old_bare_p50 = percentile(&bare, 0.5);
+    for ((placement, ..), figures) in placements.iter().zip(&mut figures) {
+        figures.report(*placement, old_bare_p50);
+    }
 }
 
 // ---- Mouth-to-ear ------------------------------------------------------------------------
@@ -385,12 +603,25 @@ fn main() {
     let runs: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(30);
     let clicks = std::env::var("SWITCHBOARD_BENCH_CLICKS").ok().and_then(|v| v.parse().ok()).unwrap_or(30);
     setup_trace::install();
+    // The own-threads placement's runtimes: the server's as `switchboard serve` makes it,
+    // and one worker for the bare answerer.
+    let server_rt = tokio::runtime::Runtime::new().expect("the server's runtime");
+    let answerer_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let (server_on, answerer) = (server_rt.handle().clone(), answerer_rt.handle().clone());
     // The actix System is what `switchboard join` runs sessions in.
     let system = actix::System::new();
     system.block_on(async move {
-        let server = Server::start().await;
+        let server = Server::start(None).await;
         if runs > 0 {
-            setup(&server, runs).await;
+            let apart =
+                Apart { server: Server::start(Some(&server_on)).await, bob: CalleeThread::spawn(), answerer };
+            setup(&server, &apart, runs).await;
+            apart.server.handle.shutdown().await.expect("server stops");
+            apart.bob.stop();
         }
         if clicks > 0 {
             mouth_to_ear(&server, clicks).await;

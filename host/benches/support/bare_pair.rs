@@ -13,6 +13,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::runtime::Handle;
 use tokio::sync::{Notify, mpsc};
 use webrtc::api::APIBuilder;
 use webrtc::api::interceptor_registry::register_default_interceptors;
@@ -201,35 +202,53 @@ pub enum BareSettings {
 /// start writing samples once connected. Returns when the offerer decoded the answerer's
 /// first frame and the answerer the offerer's, each from the creation of the peers.
 ///
+/// The offerer runs on the caller's runtime; the answerer on `answerer_rt` when given
+/// (every call into its peer connection, so the library's tasks for it run there too, as
+/// in a process of its own), else on the caller's as well.
+///
 /// Each step is traced with target `switchboard::setup` and `who` = "bare offerer" or
 /// "bare answerer", like the session's own setup traces.
-pub async fn run_bare_audio(settings: BareSettings, limit: Duration) -> (Duration, Duration) {
+pub async fn run_bare_audio(
+    settings: BareSettings,
+    limit: Duration,
+    answerer_rt: Option<&Handle>,
+) -> (Duration, Duration) {
     use std::time::Instant;
 
-    let start = Instant::now();
-    let (a, b) = match settings {
-        BareSettings::Loopback => (bare_pc_loopback().await, bare_pc_loopback().await),
-        BareSettings::LibraryDefaults => (bare_pc().await, bare_pc().await),
+    let pc = move || async move {
+        match settings {
+            BareSettings::Loopback => bare_pc_loopback().await,
+            BareSettings::LibraryDefaults => bare_pc().await,
+        }
     };
+    let start = Instant::now();
+    let (a, b) = tokio::join!(pc(), on(answerer_rt, pc()));
     let (a_ready, b_ready) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
-    bare_trickle(&a, Arc::clone(&b), Arc::clone(&b_ready));
+    // Each relay runs where the peer it feeds runs.
     bare_trickle(&b, Arc::clone(&a), Arc::clone(&a_ready));
+    let (from, to, ready) = (Arc::clone(&a), Arc::clone(&b), Arc::clone(&b_ready));
+    on(answerer_rt, async move { bare_trickle(&from, to, ready) }).await;
     let (a_first, mut a_first_rx) = mpsc::unbounded_channel();
     let (b_first, mut b_first_rx) = mpsc::unbounded_channel();
-    let mut senders = Vec::new();
-    for (pc, who, hz, first) in [(&a, "bare offerer", 440.0, a_first), (&b, "bare answerer", 660.0, b_first)]
-    {
-        trace_steps(pc, who);
-        let up = bare_on_connected_traced(pc, who);
-        decode_first(pc, who, first);
-        let track = Arc::new(TrackLocalStaticSample::new(opus(), format!("audio-{who}"), "s".into()));
-        let sender =
-            pc.add_track(Arc::clone(&track) as Arc<dyn TrackLocal + Send + Sync>).await.expect("add track");
-        // RTCP must be read for the interceptors to run, as in the library's examples.
-        tokio::spawn(async move { while sender.read_rtcp().await.is_ok() {} });
-        senders.push(tokio::spawn(send_tone(track, up, who, hz)));
-    }
-    exchange(&a, &b, &a_ready, &b_ready).await;
+    let senders = [
+        call_side(Arc::clone(&a), "bare offerer", 440.0, a_first).await,
+        on(answerer_rt, call_side(Arc::clone(&b), "bare answerer", 660.0, b_first)).await,
+    ];
+    // Offer from a, answer from b, each side's candidates released once it has the
+    // other's description.
+    let offer = a.create_offer(None).await.expect("offer");
+    a.set_local_description(offer.clone()).await.expect("a local");
+    let answerer = Arc::clone(&b);
+    let answer = on(answerer_rt, async move {
+        answerer.set_remote_description(offer).await.expect("b remote");
+        b_ready.notify_one();
+        let answer = answerer.create_answer(None).await.expect("answer");
+        answerer.set_local_description(answer.clone()).await.expect("b local");
+        answer
+    })
+    .await;
+    a.set_remote_description(answer).await.expect("a remote");
+    a_ready.notify_one();
     let a_decoded = tokio::time::timeout(limit, a_first_rx.recv()).await.expect("bare audio decoded");
     let b_decoded = tokio::time::timeout(limit, b_first_rx.recv()).await.expect("bare audio decoded");
     let (a_decoded, b_decoded) = (a_decoded.expect("decoder alive"), b_decoded.expect("decoder alive"));
@@ -237,8 +256,36 @@ pub async fn run_bare_audio(settings: BareSettings, limit: Duration) -> (Duratio
         sender.abort();
     }
     a.close().await.expect("close a");
-    b.close().await.expect("close b");
+    on(answerer_rt, async move { b.close().await.expect("close b") }).await;
     (a_decoded - start, b_decoded - start)
+}
+
+/// Runs `task` on `rt` when given (and waits for it), else right here.
+async fn on<T: Send + 'static>(rt: Option<&Handle>, task: impl Future<Output = T> + Send + 'static) -> T {
+    match rt {
+        Some(rt) => rt.spawn(task).await.expect("the task on the other runtime"),
+        None => task.await,
+    }
+}
+
+/// One side of a bare audio call, on the runtime it runs on: its traces, its decoder of
+/// remote audio (sends when the first frame was decoded), and its tone track, sent from
+/// the moment it connects by the task returned.
+async fn call_side(
+    pc: Arc<RTCPeerConnection>,
+    who: &'static str,
+    hz: f64,
+    first: mpsc::UnboundedSender<std::time::Instant>,
+) -> tokio::task::JoinHandle<()> {
+    trace_steps(&pc, who);
+    let up = bare_on_connected_traced(&pc, who);
+    decode_first(&pc, who, first);
+    let track = Arc::new(TrackLocalStaticSample::new(opus(), format!("audio-{who}"), "s".into()));
+    let sender =
+        pc.add_track(Arc::clone(&track) as Arc<dyn TrackLocal + Send + Sync>).await.expect("add track");
+    // RTCP must be read for the interceptors to run, as in the library's examples.
+    tokio::spawn(async move { while sender.read_rtcp().await.is_ok() {} });
+    tokio::spawn(send_tone(track, up, who, hz))
 }
 
 /// Sends a tone as 20 ms Opus frames from the moment `up` is notified.
