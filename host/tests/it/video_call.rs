@@ -1,15 +1,17 @@
-//! Video inside real sessions: two participants in one process, each with its own bus and
-//! session, joined through a real signaling server on 127.0.0.1:0 and real WebRTC links
-//! on loopback. Cameras are the synthetic `pattern:` sources; received frames are read
+//! Video inside real sessions (and the room protocol's compatibility path): participants
+//! in one process, each with its own bus and session, joined through a real signaling
+//! server on 127.0.0.1:0 and real WebRTC links on loopback. Cameras are the synthetic `pattern:` sources; received frames are read
 //! back with `read_pattern` from `Session::video_frames()`, the renderers' feed.
 //!
 //! Rates are checked with loose lower bounds (this 2-core machine is shared), never as
 //! timing assertions; timeouts only stop a hung test.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use futures_util::{SinkExt, StreamExt};
 use switchboard_core::config::{AudioInput, AudioOutput, Config, VideoInput};
 use switchboard_core::model::ErrorCode;
 use switchboard_core::{Command, Event};
@@ -21,6 +23,7 @@ use switchboard_host::session::{Session, VideoFrames};
 use switchboard_host::signaling::{Secret, ServerConfig, ServerHandle, start};
 use switchboard_host::video::{PatternKind, read_pattern};
 use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::Message;
 
 const API_KEY: &str = "video-call-key";
 /// Only stops a hung test.
@@ -56,6 +59,17 @@ struct Member {
 
 impl Member {
     async fn join(server: &ServerHandle, uid: &str, session_id: &str, config: Config) -> Self {
+        Self::join_through(server, &server.ws_url(), uid, session_id, config).await
+    }
+
+    /// Joins with a call token from `server`, through the room socket at `room_url`.
+    async fn join_through(
+        server: &ServerHandle,
+        room_url: &str,
+        uid: &str,
+        session_id: &str,
+        config: Config,
+    ) -> Self {
         let bus = participant::start_bus(&config).expect("bus");
         let events = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&events);
@@ -74,8 +88,9 @@ impl Member {
         };
         let url = server.ws_url();
         let token = participant::call_token(&url, &credentials, session_id).await.expect("token");
-        let session =
-            participant::start_session(&url, token, session_id, config, bus.clone()).await.expect("joins");
+        let session = participant::start_session(room_url, token, session_id, config, bus.clone())
+            .await
+            .expect("joins");
         Self { uid: uid.into(), session, bus, events }
     }
 
@@ -386,6 +401,95 @@ async fn r3_a_newcomer_to_a_call_switched_to_video_joins_it_with_video() {
     };
     assert_eq!(switched(&alice), [("alice".to_owned(), "alice".to_owned())], "alone, alice's switch is hers");
     assert_eq!(switched(&bob), [("alice".to_owned(), "bob".to_owned())], "bob joins alice's video call");
+    alice.end().await;
+    bob.end().await;
+}
+
+/// A room server of an older build, as far as joins go: a WebSocket proxy to `upstream`
+/// that takes out the `offer` a join carries (a newer field such a server ignores), so the
+/// newcomer gets no `offered_to` in `joined`. Counts the offers it took out.
+async fn server_ignoring_join_offers(upstream: String) -> (String, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
+    let url = format!("ws://{}", listener.local_addr().expect("address"));
+    let taken = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&taken);
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (upstream, count) = (upstream.clone(), Arc::clone(&count));
+            tokio::spawn(async move {
+                let Ok(client) = tokio_tungstenite::accept_async(tcp).await else { return };
+                let Ok((server, _)) = tokio_tungstenite::connect_async(upstream.as_str()).await else {
+                    return;
+                };
+                let (mut to_client, mut from_client) = client.split();
+                let (mut to_server, mut from_server) = server.split();
+                let up = async {
+                    while let Some(Ok(msg)) = from_client.next().await {
+                        let msg = match msg {
+                            Message::Text(text) => {
+                                let mut json: serde_json::Value = serde_json::from_str(&text).expect("json");
+                                if json["type"] == "join"
+                                    && let Some(fields) = json.as_object_mut()
+                                    && fields.remove("offer").is_some()
+                                {
+                                    count.fetch_add(1, Ordering::SeqCst);
+                                }
+                                Message::text(json.to_string())
+                            }
+                            other => other,
+                        };
+                        if to_server.send(msg).await.is_err() {
+                            break;
+                        }
+                    }
+                };
+                let down = async {
+                    while let Some(Ok(msg)) = from_server.next().await {
+                        if to_client.send(msg).await.is_err() {
+                            break;
+                        }
+                    }
+                };
+                tokio::select! {
+                    () = up => {}
+                    () = down => {}
+                }
+            });
+        }
+    });
+    (url, taken)
+}
+
+/// A newcomer whose server ignores the offer in its join (a server older than that field)
+/// closes the link it made for it and offers after `joined` instead: the call still comes
+/// up, and each side hears the other.
+#[actix::test]
+async fn a_server_that_ignores_the_join_offer_still_gets_a_call() {
+    let server = server().await;
+    let (old_server, offers_taken) = server_ignoring_join_offers(server.ws_url()).await;
+    let sid = session_id("old-server");
+    let alice = Member::join(&server, "alice", &sid, config(true, AudioOutput::Null)).await;
+    let bob = Member::join_through(&server, &old_server, "bob", &sid, config(true, AudioOutput::Null)).await;
+    assert_eq!(
+        offers_taken.load(Ordering::SeqCst),
+        1,
+        "bob's join carried an offer, and the server never saw it"
+    );
+    tokio::time::timeout(PATIENCE, async {
+        while [(&alice, "bob"), (&bob, "alice")]
+            .iter()
+            .any(|(m, from)| m.session.stats().remote.get(*from).is_none_or(|r| r.audio_frames_decoded < 10))
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("each side decodes the other's audio");
+    for m in [&alice, &bob] {
+        let errors: Vec<Event> =
+            m.events().into_iter().filter(|e| matches!(e, Event::Error { .. })).collect();
+        assert!(errors.is_empty(), "{}: {errors:?}", m.uid);
+    }
     alice.end().await;
     bob.end().await;
 }
