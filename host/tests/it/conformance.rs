@@ -1,11 +1,9 @@
 //! Conformance: shipped plugins pass, fixtures fail what they are built to fail, the
 //! generated template and the C plugin pass, and the C header is current.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().expect("workspace root")
-}
+use crate::fixtures::workspace;
 
 fn generate_header() -> String {
     let root = workspace();
@@ -40,36 +38,11 @@ fn c_header_is_current() {
 
 use std::collections::BTreeMap;
 use std::process::Command;
-use std::sync::OnceLock;
 
-/// The build's target profile directory (where `switchboard` and the plugins land).
-fn profile_dir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_switchboard")).parent().expect("binary has a directory").to_owned()
-}
+use crate::fixtures::{built_plugin, profile_dir};
 
 fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-}
-
-/// Builds the plugin crates the tests load, once per test run, into this build's target dir.
-fn plugin(lib_name: &str) -> PathBuf {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let mut cmd = cargo();
-        cmd.current_dir(workspace()).arg("build");
-        for krate in ["event-log", "fixture-segfault", "fixture-hang", "fixture-thread-leak", "fixture-liar"]
-        {
-            cmd.args(["-p", krate]);
-        }
-        if profile_dir().file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        let status = cmd.status().expect("running cargo build for the plugins");
-        assert!(status.success(), "building the plugins failed");
-    });
-    let path = profile_dir().join(format!("lib{lib_name}.so"));
-    assert!(path.exists(), "{} was not built", path.display());
-    path
 }
 
 /// Checks whose warnings only say "slow".
@@ -146,7 +119,7 @@ fn check_count() -> usize {
 
 #[test]
 fn event_log_passes_every_check() {
-    let run = conformance(&plugin("event_log"), &["--settings", r#"{"path": "{tmp}/events.jsonl"}"#]);
+    let run = conformance(&built_plugin("event_log"), &["--settings", r#"{"path": "{tmp}/events.jsonl"}"#]);
     assert!(run.problems().is_empty(), "event-log: {:#?}", run.problems());
     assert!(run.success, "exit status must be success");
     let summary = &run.report["summary"];
@@ -158,7 +131,7 @@ fn event_log_passes_every_check() {
 
 #[test]
 fn event_log_without_its_settings_fails_cleanly() {
-    let run = conformance(&plugin("event_log"), &["--only", "^every-event-kind$"]);
+    let run = conformance(&built_plugin("event_log"), &["--only", "^every-event-kind$"]);
     assert!(!run.success);
     assert_eq!(run.status("every-event-kind"), "failed");
     assert!(run.message("every-event-kind").contains("--settings"), "{}", run.message("every-event-kind"));
@@ -166,7 +139,7 @@ fn event_log_without_its_settings_fails_cleanly() {
 
 #[test]
 fn segfault_fixture_is_reported_crashed_and_the_run_goes_on() {
-    let run = conformance(&plugin("fixture_segfault"), &["--timeout-ms", "5000"]);
+    let run = conformance(&built_plugin("fixture_segfault"), &["--timeout-ms", "5000"]);
     assert!(!run.success);
     assert_eq!(run.status("every-event-kind"), "crashed");
     assert!(run.message("every-event-kind").contains("SIGSEGV"), "{}", run.message("every-event-kind"));
@@ -181,7 +154,7 @@ fn segfault_fixture_is_reported_crashed_and_the_run_goes_on() {
 #[test]
 fn hang_fixture_is_reported_timed_out_and_the_run_goes_on() {
     let run = conformance(
-        &plugin("fixture_hang"),
+        &built_plugin("fixture_hang"),
         &[
             "--timeout-ms",
             "700",
@@ -200,7 +173,7 @@ fn hang_fixture_is_reported_timed_out_and_the_run_goes_on() {
 #[test]
 fn thread_leak_fixture_fails_threads_after_destroy() {
     let run = conformance(
-        &plugin("fixture_thread_leak"),
+        &built_plugin("fixture_thread_leak"),
         &["--only", "^(threads-after-destroy|every-event-kind|descriptor-.*)$"],
     );
     assert!(!run.success);
@@ -216,7 +189,7 @@ fn thread_leak_fixture_fails_threads_after_destroy() {
 
 #[test]
 fn liar_fixture_is_caught_in_each_lie() {
-    let run = conformance(&plugin("fixture_liar"), &[]);
+    let run = conformance(&built_plugin("fixture_liar"), &[]);
     assert!(!run.success);
     let expected: BTreeMap<String, String> = [
         ("descriptor-id", "failed"),
@@ -234,7 +207,7 @@ fn liar_fixture_is_caught_in_each_lie() {
 
 #[test]
 fn a_seed_reproduces_the_same_fuzz_run() {
-    let lib = plugin("fixture_liar");
+    let lib = built_plugin("fixture_liar");
     let a = conformance(&lib, &["--only", "^fuzz-events$"]);
     let b = conformance(&lib, &["--only", "^fuzz-events$"]);
     assert_eq!(a.message("fuzz-events"), b.message("fuzz-events"));
@@ -245,7 +218,7 @@ fn a_seed_reproduces_the_same_fuzz_run() {
 fn text_output_ends_with_a_summary_line() {
     let output = Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .args(["conformance", "--only", "^descriptor-", "--skip", "stable"])
-        .arg(plugin("fixture_liar"))
+        .arg(built_plugin("fixture_liar"))
         .output()
         .expect("running switchboard conformance");
     let stdout = String::from_utf8_lossy(&output.stdout);

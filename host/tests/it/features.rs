@@ -6,38 +6,12 @@
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::Duration;
+
+use crate::fixtures::{built_plugin, workspace};
 
 const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
 const API_KEY: &str = "features-test-key";
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().expect("workspace root")
-}
-
-fn profile_dir() -> PathBuf {
-    Path::new(BIN).parent().expect("binary has a directory").to_owned()
-}
-
-/// Builds the plugins these tests load, once per run, into this build's target dir.
-pub(crate) fn plugin(lib_name: &str) -> PathBuf {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-        cmd.current_dir(workspace()).arg("build");
-        for krate in ["recording", "pip", "audio-routing", "layout-default"] {
-            cmd.args(["-p", krate]);
-        }
-        if profile_dir().file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        assert!(cmd.status().expect("running cargo build").success(), "building the plugins failed");
-    });
-    let path = profile_dir().join(format!("lib{lib_name}.so"));
-    assert!(path.exists(), "{} was not built", path.display());
-    path
-}
 
 /// A child process killed (and reaped) on drop, so a failed assertion leaves nothing behind.
 struct Proc(Option<Child>);
@@ -104,7 +78,7 @@ fn write_call_config(
     plugins: &str,
 ) -> PathBuf {
     let path = dir.join(format!("{name}.toml"));
-    let layout = plugin("layout_default");
+    let layout = built_plugin("layout_default");
     let text = format!(
         "[call]\n{call}\n\n[media]\naudio_input = \"tone:{tone}\"\naudio_output = \"{output}\"\n{camera}\n\
          [[plugin]]\npath = \"{}\"\n\n{plugins}",
@@ -215,7 +189,7 @@ fn recording_dir(folder: &Path) -> PathBuf {
 fn recording_plugin(folder: &Path) -> String {
     format!(
         "[[plugin]]\npath = \"{}\"\n[plugin.settings]\nfolder = \"{}\"\n",
-        plugin("recording").display(),
+        built_plugin("recording").display(),
         folder.display()
     )
 }
@@ -350,7 +324,7 @@ fn feature_plugins_pass_conformance() {
     ] {
         let out = Command::new(BIN)
             .arg("conformance")
-            .arg(plugin(lib))
+            .arg(built_plugin(lib))
             .args(["--json", "--seed", "42", "--settings", settings])
             .output()
             .expect("running switchboard conformance");
@@ -479,7 +453,7 @@ fn audio_routing_plays_on_the_selected_sink_moves_on_set_audio_mode_and_follows_
          [[plugin.settings.rule]]\npattern = \"spk_a\"\nmode = \"SPEAKER\"\n\
          [[plugin.settings.rule]]\npattern = \"spk_b\"\nmode = \"HEADPHONES\"\n\
          [[plugin.settings.rule]]\npattern = \"spk_bt\"\nmode = \"BLUETOOTH\"\n",
-        plugin("audio_routing").display()
+        built_plugin("audio_routing").display()
     );
     // Alice starts on no device: the plugin routes her to SPEAKER (spk_a) at once.
     let alice_config = write_config(dir.path(), "alice", 880, "null", &routing);
@@ -559,7 +533,7 @@ fn a_move_that_fails_keeps_playing_on_the_old_device_and_the_old_mode_selected()
         "[[plugin]]\npath = \"{}\"\n[plugin.settings]\ndefault_audio_mode = \"SPEAKER\"\n\
          [[plugin.settings.rule]]\npattern = \"spk_a\"\nmode = \"SPEAKER\"\n\
          [[plugin.settings.rule]]\npattern = \"spk_broken\"\nmode = \"HEADPHONES\"\n",
-        plugin("audio_routing").display()
+        built_plugin("audio_routing").display()
     );
     let alice_config = write_config(dir.path(), "alice", 880, "null", &routing);
     let _bob = join(&url, dir.path(), "bob", &bob_config, None, 40.0);

@@ -5,13 +5,73 @@
 //! of the executable and its parent).
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use actix::{Actor, Context, Handler};
 use switchboard_core::{CallsException, Event};
 use switchboard_host::bus::HostCommand;
 use switchboard_host::listeners::{CallsEventListener, FnListener};
 use switchboard_host::loader::{self, LoadError, PluginLibrary, PluginSearch, PluginSpec};
+
+/// The workspace's root folder.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().expect("workspace root")
+}
+
+/// The build's target profile folder, where `switchboard` and the plugin cdylibs land.
+pub fn profile_dir() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_switchboard")).parent().expect("binary has a directory").to_owned()
+}
+
+/// The variables cargo sets for a test binary it runs (besides `CARGO`, which names the
+/// cargo to run), and the prefixes of the families of them.
+const CARGO_RUN_VARS: [&str; 9] = [
+    "CARGO_MANIFEST_DIR",
+    "CARGO_MANIFEST_PATH",
+    "CARGO_CRATE_NAME",
+    "CARGO_BIN_NAME",
+    "CARGO_PRIMARY_PACKAGE",
+    "CARGO_TARGET_TMPDIR",
+    "CARGO_RUSTC_CURRENT_DIR",
+    "OUT_DIR",
+    "CARGO_MAKEFLAGS",
+];
+const CARGO_RUN_PREFIXES: [&str; 2] = ["CARGO_PKG_", "CARGO_BIN_EXE_"];
+
+/// The plugin cdylib `lib{lib_name}.so` of this build, for tests that hand a path to
+/// `switchboard` processes. Once per test run it runs the build the README's test command
+/// runs (`cargo build --workspace --all-targets`), a no-op after that command: building
+/// only the plugin crates instead resolved their dependencies' features differently and
+/// rebuilt them (and the plugins) in the middle of the suite, half a minute of both cores
+/// while calls were being timed. Run alone (`cargo test -p switchboard-host`), it brings
+/// the plugins up to date.
+pub fn built_plugin(lib_name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        cmd.current_dir(workspace()).args(["build", "--workspace", "--all-targets"]);
+        // What cargo set for this test process is not the build's environment: some build
+        // scripts rerun when it changes (ring's on CARGO_MANIFEST_DIR), which dirtied
+        // half the dependency tree.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            if CARGO_RUN_VARS.contains(&name.as_ref())
+                || CARGO_RUN_PREFIXES.iter().any(|prefix| name.starts_with(prefix))
+            {
+                cmd.env_remove(name.as_ref());
+            }
+        }
+        if profile_dir().file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("running cargo build for the plugins");
+        assert!(status.success(), "building the workspace's plugins failed");
+    });
+    let path = profile_dir().join(format!("lib{lib_name}.so"));
+    assert!(path.exists(), "{} was not built", path.display());
+    path
+}
 
 /// The path of the workspace plugin `name`, or a panic saying to build the workspace.
 pub fn library_path(name: &str) -> PathBuf {

@@ -325,7 +325,7 @@ async fn the_live_page_enters_and_leaves_pip_through_the_bus() {
     // loaded by path, since one of those may be the layout).
     let mut text = std::fs::read_to_string(&config).expect("reads the config");
     for lib in ["layout_default", "pip"] {
-        let path = crate::features::plugin(lib);
+        let path = crate::fixtures::built_plugin(lib);
         text.push_str(&format!("\n[[plugin]]\npath = \"{}\"\n", path.display()));
     }
     std::fs::write(&config, text).expect("writes the config");

@@ -4,22 +4,15 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::fixtures::built_plugin;
+
 const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
 
 /// The layout plugins are separate cdylib crates that `cargo test -p switchboard-host` does
-/// not build; build them next to the binary (where the host looks) when they are missing.
+/// not build; the host finds them next to the binary.
 fn ensure_plugins() {
-    let dir = Path::new(BIN).parent().expect("the binary has a folder");
-    let missing = ["liblayout_default.so", "liblayout_stage.so"].iter().any(|f| !dir.join(f).is_file());
-    if missing {
-        let mut cargo = Command::new(env!("CARGO"));
-        cargo.args(["build", "-p", "layout-default", "-p", "layout-stage"]);
-        if dir.file_name().is_some_and(|n| n == "release") {
-            cargo.arg("--release");
-        }
-        let status = cargo.status().expect("running cargo build for the layout plugins");
-        assert!(status.success(), "building the layout plugins failed");
-    }
+    built_plugin("layout_default");
+    built_plugin("layout_stage");
 }
 
 fn write_config(dir: &Path, name: &str, layout: &str) -> PathBuf {
