@@ -1,8 +1,9 @@
 //! Helpers for tests that load the workspace's real plugin cdylibs through the ABI.
 //!
-//! The libraries are built by `cargo build --workspace` into `target/debug`; the test binary
-//! lives in `target/debug/deps` and finds them through the loader's own search (the folder
-//! of the executable and its parent).
+//! The libraries are built by the README's build (`cargo build --workspace --all-targets`)
+//! into `target/debug`, which [`ensure_built`] runs once per test run (a no-op after that
+//! command); the test binary lives in `target/debug/deps` and finds them through the
+//! loader's own search (the folder of the executable and its parent).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,7 +13,7 @@ use actix::{Actor, Context, Handler};
 use switchboard_core::{CallsException, Event};
 use switchboard_host::bus::HostCommand;
 use switchboard_host::listeners::{CallsEventListener, FnListener};
-use switchboard_host::loader::{self, LoadError, PluginLibrary, PluginSearch, PluginSpec};
+use switchboard_host::loader::{self, PluginLibrary, PluginSearch, PluginSpec};
 
 /// The workspace's root folder.
 pub fn workspace() -> PathBuf {
@@ -39,14 +40,12 @@ const CARGO_RUN_VARS: [&str; 9] = [
 ];
 const CARGO_RUN_PREFIXES: [&str; 2] = ["CARGO_PKG_", "CARGO_BIN_EXE_"];
 
-/// The plugin cdylib `lib{lib_name}.so` of this build, for tests that hand a path to
-/// `switchboard` processes. Once per test run it runs the build the README's test command
-/// runs (`cargo build --workspace --all-targets`), a no-op after that command: building
-/// only the plugin crates instead resolved their dependencies' features differently and
-/// rebuilt them (and the plugins) in the middle of the suite, half a minute of both cores
-/// while calls were being timed. Run alone (`cargo test -p switchboard-host`), it brings
-/// the plugins up to date.
-pub fn built_plugin(lib_name: &str) -> PathBuf {
+/// Runs, once per test run, the build the README's test command runs (`cargo build
+/// --workspace --all-targets`): a no-op after that command. Building only the plugin crates
+/// instead resolved their dependencies' features differently and rebuilt them (and the
+/// plugins) in the middle of the suite, half a minute of both cores while calls were being
+/// timed. Run alone (`cargo test -p switchboard-host`), it brings the plugins up to date.
+fn ensure_built() {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
         let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
@@ -68,21 +67,21 @@ pub fn built_plugin(lib_name: &str) -> PathBuf {
         let status = cmd.status().expect("running cargo build for the plugins");
         assert!(status.success(), "building the workspace's plugins failed");
     });
+}
+
+/// The plugin cdylib `lib{lib_name}.so` of this build, for tests that hand a path to
+/// `switchboard` processes.
+pub fn built_plugin(lib_name: &str) -> PathBuf {
+    ensure_built();
     let path = profile_dir().join(format!("lib{lib_name}.so"));
     assert!(path.exists(), "{} was not built", path.display());
     path
 }
 
-/// The path of the workspace plugin `name`, or a panic saying to build the workspace.
+/// The path of the workspace plugin `name`, found as the host finds plugins.
 pub fn library_path(name: &str) -> PathBuf {
-    match PluginSearch::new(&[]).find(name) {
-        Ok(path) => path,
-        Err(e @ LoadError::NotFound { .. }) => panic!(
-            "{e}\nthe plugin cdylibs are built by the workspace build: run `cargo build --workspace` \
-             first, then the tests"
-        ),
-        Err(e) => panic!("{e}"),
-    }
+    ensure_built();
+    PluginSearch::new(&[]).find(name).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The loaded workspace plugin `name`.
