@@ -8,6 +8,14 @@
 //! and memory from `/proc/PID/status` (VmRSS at the end, VmHWM the peak). The stats files
 //! written at exit prove the media flowed: every participant decoded every other.
 //!
+//! The same host gives very different CPU figures from hour to hour (neighbours on the
+//! hypervisor, shared caches), so each run also measures, right after its window and with
+//! the call still running, a reference (the median of three): the call's Opus work alone
+//! (N encodes and N x (N-1) decodes of the same tones per 20 ms) in a hot loop on one
+//! thread. The call's CPU divided by that reference is comparable between runs and hours;
+//! the reference itself says how fast the host was. The host's steal time over the window
+//! is printed too.
+//!
 //! `cargo bench -p switchboard-host --bench call_load [-- N]`
 //! (`SWITCHBOARD_BENCH_WINDOW=SECS` sets the window, default 10; `SWITCHBOARD_BIN=PATH`
 //! measures another build of the binary).
@@ -16,6 +24,8 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use switchboard_host::media::{AudioFormat, OpusDecoder, OpusEncoder};
 
 const API_KEY: &str = "bench-key";
 const SETTLE: Duration = Duration::from_secs(3);
@@ -57,6 +67,67 @@ fn clock_ticks_per_second() -> f64 {
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     assert!(ticks > 0, "sysconf(_SC_CLK_TCK) failed");
     ticks as f64
+}
+
+/// (steal, total) jiffies of all CPUs from the first line of `/proc/stat`.
+fn host_jiffies() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").expect("reads /proc/stat");
+    let cpu = stat.lines().next().expect("a cpu line");
+    let fields: Vec<u64> = cpu.split_whitespace().skip(1).filter_map(|f| f.parse().ok()).collect();
+    // user nice system idle iowait irq softirq steal (guest time is inside user already).
+    (fields.get(7).copied().unwrap_or(0), fields.iter().take(8).sum())
+}
+
+/// The tone participant `i` sends, as the `tone:HZ` source makes it (0.3 of full scale).
+fn tone_frames(hz: f64, frames: usize) -> Vec<Vec<i16>> {
+    let step = std::f64::consts::TAU * hz / f64::from(AudioFormat::SAMPLE_RATE);
+    (0..frames)
+        .map(|f| {
+            (0..AudioFormat::FRAME_SAMPLES)
+                .map(|s| {
+                    (((f * AudioFormat::FRAME_SAMPLES + s) as f64 * step).sin() * 0.3 * f64::from(i16::MAX))
+                        as i16
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// CPU seconds this thread has used.
+fn thread_cpu() -> f64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid timespec for the call to fill in.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
+    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+}
+
+/// The Opus work of `seconds` of an `n`-party call (each of the `n` tones encoded once and
+/// decoded by the `n - 1` others), done in a hot loop: its CPU as a % of one core over
+/// `seconds` of call.
+fn codec_reference(n: usize, seconds: usize) -> f64 {
+    let frames_per_second = (1000 / AudioFormat::FRAME_DURATION.as_millis()) as usize;
+    let mut packets: Vec<Vec<Vec<u8>>> = Vec::new();
+    let mut encode_cpu = 0.0;
+    for i in 0..n {
+        let frames = tone_frames(300.0 + 100.0 * i as f64, seconds * frames_per_second);
+        let mut encoder = OpusEncoder::new().expect("encoder");
+        let start = thread_cpu();
+        let encoded: Vec<Vec<u8>> = frames.iter().map(|f| encoder.encode(f).expect("encodes")).collect();
+        encode_cpu += thread_cpu() - start;
+        packets.push(encoded);
+    }
+    let start = thread_cpu();
+    for (i, stream) in packets.iter().enumerate() {
+        for _listener in (0..n).filter(|&j| j != i) {
+            let mut decoder = OpusDecoder::new().expect("decoder");
+            for packet in stream {
+                std::hint::black_box(decoder.decode(packet).expect("decodes"));
+            }
+        }
+    }
+    let decode_cpu = thread_cpu() - start;
+    (encode_cpu + decode_cpu) / seconds as f64 * 100.0
 }
 
 fn count_users(events: &Path) -> usize {
@@ -133,10 +204,18 @@ fn main() {
 
     let pids: Vec<u32> = children.0.iter().map(Child::id).collect();
     let before: Vec<u64> = pids.iter().map(|&p| cpu_ticks(p)).collect();
+    let host_before = host_jiffies();
     let start = Instant::now();
     std::thread::sleep(window);
     let after: Vec<u64> = pids.iter().map(|&p| cpu_ticks(p)).collect();
     let elapsed = start.elapsed().as_secs_f64();
+    let host_after = host_jiffies();
+    let steal = (host_after.0 - host_before.0) as f64 / (host_after.1 - host_before.1).max(1) as f64 * 100.0;
+    // With the call still running, so the reference sees the same neighbours.
+    // The median of three short repetitions: one of them alone can meet a busy moment.
+    let mut references: Vec<f64> = (0..3).map(|_| codec_reference(n, 2)).collect();
+    references.sort_by(f64::total_cmp);
+    let reference = references[1];
     let hz = clock_ticks_per_second();
     let share = |i: usize| (after[i] - before[i]) as f64 / hz / elapsed * 100.0;
 
@@ -161,6 +240,11 @@ fn main() {
     println!(
         "total cpu {total:.1} % of one core ({joins:.1} % in the {n} participants, {:.1} % in serve) over {elapsed:.1} s",
         share(0)
+    );
+    println!(
+        "reference: the call's Opus work alone takes {reference:.1} % of one core here; \
+         call / reference = {:.2}; host steal time over the window {steal:.1} %",
+        total / reference
     );
     let max = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
