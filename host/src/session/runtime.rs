@@ -695,11 +695,18 @@ impl SessionTask {
                 }
                 self.video.link_closed(&user, still_here);
                 let uid = user.uid.clone();
-                let events = self.semantics.user_left(user, users, now);
-                self.publish_all(events);
-                if !still_here && let Some(uid) = self.speaker.remove(&uid) {
-                    self.bus.publish(Event::ActiveSpeakerChanged { uid });
+                let mut events = self.semantics.user_left(user, users, now);
+                // The spotlight leaves with the speaker, before `call_ended` when the leave
+                // ended a two-person call: nothing about the call comes after its end.
+                if !still_here
+                    && let Some(uid) = self.speaker.remove(&uid)
+                    && !self.semantics.is_ended()
+                {
+                    let at =
+                        events.iter().position(|e| matches!(e, Event::CallEnded)).unwrap_or(events.len());
+                    events.insert(at, Event::ActiveSpeakerChanged { uid });
                 }
+                self.publish_all(events);
                 self.want_spare();
             }
             ServerMessage::Signal { from, payload } => self.on_signal(from, payload).await,

@@ -371,10 +371,17 @@ fn either_side_ending_a_two_party_call_ends_it_for_both() {
         assert_eq!(count(&ender_events, "call_ended"), 1, "{ender_events:?}");
         assert_eq!(count(&other_events, "call_end_button_pressed"), 0, "{other_events:?}");
         assert_eq!(count(&other_events, "call_ended"), 1, "{other_events:?}");
-        // The other side learns it as a leave first, with the list that is left.
+        // The other side learns it as a leave first, with the list that is left, then the
+        // end (the spotlight, when it leaves with the ender, moves before it); after the
+        // end comes only the session's.
         let left = position(&other_events, user_left(&ender.uid), "user_left");
         assert_eq!(uids(&other_events[left + 1]["users"]), [other.uid.as_str()]);
-        assert!(is(&other_events[left + 2], "call_ended"), "{other_events:?}");
+        let rest: Vec<&str> = other_events[left + 2..].iter().filter_map(|e| e["event"].as_str()).collect();
+        assert!(
+            rest == ["call_ended", "session_ended"]
+                || rest == ["active_speaker_changed", "call_ended", "session_ended"],
+            "{other_events:?}"
+        );
         for events in [&ender_events, &other_events] {
             assert!(is(events.last().expect("events"), "session_ended"), "{events:?}");
             assert_eq!(count(events, "error"), 0, "{events:?}");
@@ -794,4 +801,11 @@ fn the_participant_who_talks_becomes_the_active_speaker_for_everyone() {
         assert_eq!(speakers.first(), Some(&&json!("alice")), "{who}: {events:?}");
         assert!(!speakers.contains(&&json!("bob")), "{who}: silent bob was made the speaker: {speakers:?}");
     }
+    // Alice, the speaker, ends the two-party call: on Bob's side the spotlight leaves with
+    // her before `call_ended`, and only the session's end comes after that.
+    let events = bob.events();
+    let ended = position(&events, |e| is(e, "call_ended"), "call_ended");
+    assert_eq!(events[ended - 1], json!({"event": "active_speaker_changed", "uid": null}), "{events:?}");
+    let rest: Vec<&str> = events[ended + 1..].iter().filter_map(|e| e["event"].as_str()).collect();
+    assert_eq!(rest, ["session_ended"], "{events:?}");
 }
