@@ -49,6 +49,9 @@ struct RawStep {
     command: toml::Table,
 }
 
+/// The `[[step]]` keys that are not the command's argument.
+const STEP_KEYS: [&str; 2] = ["at_ms", "action"];
+
 impl Script {
     /// Parses a script. `origin` names the file in errors (`file:line:col`).
     pub fn from_toml_str(text: &str, origin: &str) -> Result<Script, ConfigError> {
@@ -56,30 +59,70 @@ impl Script {
         let raw: RawScript = toml::from_str(text)
             .map_err(|e| ConfigError { location: at(e.span()), message: e.message().to_owned() })?;
         let mut steps = Vec::with_capacity(raw.step.len());
-        for spanned in raw.step {
+        for (index, spanned) in raw.step.into_iter().enumerate() {
             let span = spanned.span();
             let raw_step = spanned.into_inner();
+            let action =
+                raw_step.command.get("action").and_then(toml::Value::as_str).unwrap_or("").to_owned();
             // The command keeps its own strictness: a step with an unknown action or a
             // missing argument is an error here rather than a silent no-op at run time.
-            let command: Command =
-                toml::Value::Table(raw_step.command.clone()).try_into().map_err(|e: toml::de::Error| {
-                    ConfigError { location: at(Some(span.clone())), message: e.message().to_owned() }
-                })?;
-            if matches!(command, Command::Unknown) {
-                let action = raw_step.command.get("action").and_then(toml::Value::as_str).unwrap_or("");
-                return Err(ConfigError {
-                    location: at(Some(span)),
-                    message: format!(
+            let command = match toml::Value::Table(raw_step.command).try_into::<Command>() {
+                Ok(Command::Unknown) => Err((
+                    format!(
                         "unknown action `{action}`, expected one of mute_audio, pause_video, switch_camera, \
-                         set_audio_mode, enter_pip_mode, exit_pip_mode, switch_to_video_call, start_recording, \
-                         stop_recording, end_session, set_layout_mode"
+                         set_audio_mode, enter_pip_mode, exit_pip_mode, switch_to_video_call, \
+                         start_recording, stop_recording, end_session, set_layout_mode"
                     ),
-                });
+                    Blame::Action,
+                )),
+                Ok(command) => Ok(command),
+                Err(e) if action.is_empty() => Err((e.message().to_owned(), Blame::Step)),
+                Err(e) => Err((format!("`{action}`: {}", e.message()), Blame::Argument)),
+            };
+            match command {
+                Ok(command) => steps.push(Step { at_ms: raw_step.at_ms, command }),
+                Err((message, blame)) => {
+                    let span = blame.span(text, index).unwrap_or(span);
+                    return Err(ConfigError { location: at(Some(span)), message });
+                }
             }
-            steps.push(Step { at_ms: raw_step.at_ms, command });
         }
         steps.sort_by_key(|s| s.at_ms);
         Ok(Script { steps })
+    }
+}
+
+/// What part of a step an error is about, to point at it.
+#[derive(Clone, Copy)]
+enum Blame {
+    /// The step as a whole (its `[[step]]` header).
+    Step,
+    /// The `action` value.
+    Action,
+    /// The command's argument: its value when the step has exactly one (every script
+    /// action takes at most one), else the step itself.
+    Argument,
+}
+
+impl Blame {
+    /// Where in `text` the blamed part of step `index` is. Serde reads the command through
+    /// its `action` tag without positions, so they come from a second, positioned parse.
+    fn span(self, text: &str, index: usize) -> Option<std::ops::Range<usize>> {
+        let doc = toml::de::DeTable::parse(text).ok()?;
+        let step = doc.get_ref().get("step")?.get_ref().get(index)?;
+        let toml::de::DeValue::Table(table) = step.get_ref() else { return None };
+        match self {
+            Blame::Step => None,
+            Blame::Action => table.get("action").map(toml::Spanned::span),
+            Blame::Argument => {
+                let mut arguments =
+                    table.iter().filter(|(key, _)| !STEP_KEYS.contains(&key.get_ref().as_ref()));
+                match (arguments.next(), arguments.next()) {
+                    (Some((_, value)), None) => Some(value.span()),
+                    _ => None,
+                }
+            }
+        }
     }
 }
 
@@ -120,7 +163,29 @@ mode = "HEADPHONES"
     fn unknown_action_is_located() {
         let text = "[[step]]\nat_ms = 1\naction = \"dance\"\n";
         let err = Script::from_toml_str(text, "s.toml").expect_err("unknown action");
-        assert!(err.to_string().starts_with("s.toml:1:1: unknown action `dance`"), "{err}");
+        assert!(err.to_string().starts_with("s.toml:3:10: unknown action `dance`"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_argument_is_located_at_its_value() {
+        let text = "[[step]]\nat_ms = 1\naction = \"mute_audio\"\nmuted = \"yes\"\n";
+        let err = Script::from_toml_str(text, "s.toml").expect_err("a string for a bool");
+        assert!(err.to_string().starts_with("s.toml:4:9: `mute_audio`: invalid type"), "{err}");
+    }
+
+    #[test]
+    fn a_misspelt_argument_is_located_and_named() {
+        let text = "[[step]]\nat_ms = 1\naction = \"mute_audio\"\nmutd = true\n";
+        let err = Script::from_toml_str(text, "s.toml").expect_err("no muted");
+        assert_eq!(err.to_string(), "s.toml:4:8: `mute_audio`: missing field `muted`");
+    }
+
+    #[test]
+    fn a_step_without_an_action_is_located_at_the_step() {
+        let text = "[[step]]\nat_ms = 1\naction = \"end_session\"\n\n[[step]]\nat_ms = 2\nmuted = true\n";
+        let err = Script::from_toml_str(text, "s.toml").expect_err("no action");
+        assert!(err.to_string().starts_with("s.toml:5:1: "), "{err}");
+        assert!(err.to_string().contains("action"), "{err}");
     }
 
     #[test]
