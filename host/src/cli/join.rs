@@ -177,7 +177,7 @@ async fn could_not_join(bus: &Bus, err: anyhow::Error) -> anyhow::Error {
 /// The seed exception behind a failed join: the refusal or failure the session or the
 /// signaling client reported, or a plain `ERROR` for anything else.
 fn exception_of(err: &anyhow::Error) -> CallsException {
-    let message = format!("{err:#}");
+    let message = super::error_line(err);
     for cause in err.chain() {
         if let Some(exception) = cause.downcast_ref::<CallsException>() {
             return exception.clone();
