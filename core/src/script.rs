@@ -159,46 +159,33 @@ mode = "HEADPHONES"
         );
     }
 
+    /// Each error says where the fault is: the action's value, the argument's value, or
+    /// the step when there is nothing more precise to point at.
     #[test]
-    fn unknown_action_is_located() {
-        let text = "[[step]]\nat_ms = 1\naction = \"dance\"\n";
-        let err = Script::from_toml_str(text, "s.toml").expect_err("unknown action");
-        assert!(err.to_string().starts_with("s.toml:3:10: unknown action `dance`"), "{err}");
-    }
-
-    #[test]
-    fn a_bad_argument_is_located_at_its_value() {
-        let text = "[[step]]\nat_ms = 1\naction = \"mute_audio\"\nmuted = \"yes\"\n";
-        let err = Script::from_toml_str(text, "s.toml").expect_err("a string for a bool");
-        assert!(err.to_string().starts_with("s.toml:4:9: `mute_audio`: invalid type"), "{err}");
-    }
-
-    #[test]
-    fn a_misspelt_argument_is_located_and_named() {
-        let text = "[[step]]\nat_ms = 1\naction = \"mute_audio\"\nmutd = true\n";
-        let err = Script::from_toml_str(text, "s.toml").expect_err("no muted");
-        assert_eq!(err.to_string(), "s.toml:4:8: `mute_audio`: missing field `muted`");
-    }
-
-    #[test]
-    fn a_step_without_an_action_is_located_at_the_step() {
-        let text = "[[step]]\nat_ms = 1\naction = \"end_session\"\n\n[[step]]\nat_ms = 2\nmuted = true\n";
-        let err = Script::from_toml_str(text, "s.toml").expect_err("no action");
-        assert!(err.to_string().starts_with("s.toml:5:1: "), "{err}");
-        assert!(err.to_string().contains("action"), "{err}");
-    }
-
-    #[test]
-    fn missing_argument_is_an_error() {
-        let text = "[[step]]\nat_ms = 1\naction = \"mute_audio\"\n";
-        let err = Script::from_toml_str(text, "s.toml").expect_err("missing muted");
-        assert!(err.to_string().contains("muted"), "{err}");
-    }
-
-    #[test]
-    fn wrong_type_is_located() {
-        let text = "[[step]]\nat_ms = \"soon\"\naction = \"end_session\"\n";
-        let err = Script::from_toml_str(text, "s.toml").expect_err("bad at_ms");
-        assert!(err.to_string().starts_with("s.toml:2:"), "{err}");
+    fn errors_point_at_the_fault() {
+        let cases = [
+            ("[[step]]\nat_ms = 1\naction = \"dance\"\n", "s.toml:3:10: unknown action `dance`"),
+            (
+                "[[step]]\nat_ms = 1\naction = \"mute_audio\"\nmuted = \"yes\"\n",
+                "s.toml:4:9: `mute_audio`: invalid type",
+            ),
+            (
+                "[[step]]\nat_ms = 1\naction = \"mute_audio\"\nmutd = true\n",
+                "s.toml:4:8: `mute_audio`: missing field `muted`",
+            ),
+            (
+                "[[step]]\nat_ms = 1\naction = \"mute_audio\"\n",
+                "s.toml:1:1: `mute_audio`: missing field `muted`",
+            ),
+            (
+                "[[step]]\nat_ms = 1\naction = \"end_session\"\n\n[[step]]\nat_ms = 2\nmuted = true\n",
+                "s.toml:5:1: missing field `action`",
+            ),
+            ("[[step]]\nat_ms = \"soon\"\naction = \"end_session\"\n", "s.toml:2:9: invalid type"),
+        ];
+        for (text, expected) in cases {
+            let err = Script::from_toml_str(text, "s.toml").expect_err("an invalid script").to_string();
+            assert!(err.starts_with(expected), "{text:?}: got {err:?}, expected {expected:?}...");
+        }
     }
 }
