@@ -420,6 +420,62 @@ async fn mouse(page: &Page, kind: DispatchMouseEventType, x: f64, y: f64, presse
     page.execute(params.build().expect("a complete mouse event")).await.expect("dispatching a mouse event");
 }
 
+/// The centre of an element on the page, in CSS pixels.
+async fn centre(page: &Page, testid: &str) -> (f64, f64) {
+    let (x, y): (f64, f64) = eval_json(
+        page,
+        &format!(
+            "(() => {{ const r = document.querySelector('[data-testid=\"{testid}\"]').getBoundingClientRect(); \
+             return [r.x + r.width / 2, r.y + r.height / 2]; }})()"
+        ),
+    )
+    .await;
+    (x, y)
+}
+
+/// Views arrive whenever the call changes (the active speaker, someone's mute), so one
+/// can land between a button's press and release, or while a button has the keyboard
+/// focus. The page updates the elements in place: the click still counts, the focus stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_view_arriving_mid_click_neither_swallows_the_click_nor_the_focus() {
+    use DispatchMouseEventType::{MouseMoved, MousePressed, MouseReleased};
+    let mut h = Harness::start(three_tile_view()).await;
+    // The speaker moves from Alice to Bob, and back: each a new view.
+    let mut speaker_bob = three_tile_view();
+    speaker_bob.tiles[0].active_speaker = false;
+    speaker_bob.tiles[1].active_speaker = true;
+
+    let (x, y) = centre(&h.page, "button-mute_audio").await;
+    mouse(&h.page, MouseMoved, x, y, false).await;
+    mouse(&h.page, MousePressed, x, y, true).await;
+    h.show(speaker_bob.clone()).await;
+    mouse(&h.page, MouseReleased, x, y, true).await;
+    assert_eq!(h.next_input().await, UiInput::ButtonPressed { id: "mute_audio".into() });
+
+    // A tile control, handled by the page: zoom.
+    let (x, y) = centre(&h.page, "tile-alice-control-zoom").await;
+    mouse(&h.page, MouseMoved, x, y, false).await;
+    mouse(&h.page, MousePressed, x, y, true).await;
+    h.show(three_tile_view()).await;
+    mouse(&h.page, MouseReleased, x, y, true).await;
+    wait_until(
+        &h.page,
+        "document.querySelector('[data-testid=\"tile-alice\"]').classList.contains('zoomed')",
+        "alice's tile zoomed",
+    )
+    .await;
+
+    let focus = "document.activeElement && document.activeElement.dataset.testid";
+    let focused: bool =
+        eval_json(&h.page, "(document.querySelector('[data-testid=\"button-end_call\"]').focus(), true)")
+            .await;
+    assert!(focused);
+    h.show(speaker_bob).await;
+    let focused: Option<String> = eval_json(&h.page, focus).await;
+    assert_eq!(focused.as_deref(), Some("button-end_call"), "the focus after a new view");
+    h.finish().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dragging_a_draggable_tile_sends_tile_dragged() {
     let mut h = Harness::start(three_tile_view()).await;

@@ -39,6 +39,9 @@
   const decoding = new Set(); // uids whose frame is being decoded
   const waiting = new Map(); // uid -> newest blob that arrived while decoding
   let view = null;
+  let buttonBar = null; // the bar element, kept across views
+  const buttonNodes = new Map(); // button id -> its element, kept across views
+  let overlaysKey = null; // what the overlays on the stage were drawn from
   let scale = 1;
   let ws = null;
   let drag = null;
@@ -260,13 +263,29 @@
         tiles.delete(uid);
       }
     }
-    // Tiles are appended in view order, so equal z values stack as the view lists them.
-    for (const tile of view.tiles) stage.appendChild(tiles.get(tile.uid));
+    // Tiles stand in view order, so equal z values stack as the view lists them.
+    placeInOrder(stage, view.tiles.map((tile) => tiles.get(tile.uid)));
 
-    for (const node of stage.querySelectorAll('.overlay, #button-bar')) node.remove();
     renderButtons(pip);
-    for (const overlay of view.overlays) renderOverlay(overlay);
+    // Overlays are redrawn only when they change (the idle countdown: once a second).
+    const key = JSON.stringify(view.overlays);
+    if (key !== overlaysKey) {
+      overlaysKey = key;
+      for (const node of stage.querySelectorAll('.overlay')) node.remove();
+      for (const overlay of view.overlays) renderOverlay(overlay);
+    }
     if (!userList.hidden) renderUserList();
+  }
+
+  // Views come whenever the call changes (the active speaker, a mute), so one can land
+  // between a press and its release, or while an element has the keyboard focus. Elements
+  // are therefore updated in place and moved only when their order really changed: an
+  // element replaced or moved under the pointer loses its click, and its focus.
+  function placeInOrder(parent, nodes) {
+    const wanted = new Set(nodes);
+    const current = [...parent.children].filter((node) => wanted.has(node));
+    if (current.length === nodes.length && current.every((node, i) => node === nodes[i])) return;
+    for (const node of nodes) parent.appendChild(node);
   }
 
   function renderTile(tile) {
@@ -296,6 +315,10 @@
     node.dataset.z = String(tile.z);
     node._tile = tile;
 
+    // What the tile holds is rebuilt only when it changed (see placeInOrder).
+    const key = JSON.stringify([tile.content, tile.name_label, tile.muted, tile.video_off, tile.controls]);
+    if (node._contentKey === key) return;
+    node._contentKey = key;
     const children = [];
     if (tile.content.type === 'video') {
       const canvas = canvasFor(tile.uid);
@@ -391,32 +414,57 @@
 
   function renderButtons(pip) {
     // In PIP the window shows only its tile: no button bar even if a view carried one.
-    if (pip || !view.buttons || view.buttons.length === 0) return;
-    const rect = view.button_bar || { x: 0, y: view.height - 72, w: view.width, h: 72 };
-    const bar = el('div', '', 'button-bar');
-    bar.id = 'button-bar';
-    placeRect(bar, rect);
-    bar.style.zIndex = '10000';
+    if (pip || !view.buttons || view.buttons.length === 0) {
+      if (buttonBar) buttonBar.remove();
+      return;
+    }
+    if (!buttonBar) {
+      buttonBar = el('div', '', 'button-bar');
+      buttonBar.id = 'button-bar';
+      buttonBar.style.zIndex = '10000';
+    }
+    placeRect(buttonBar, view.button_bar || { x: 0, y: view.height - 72, w: view.width, h: 72 });
+    const seen = new Set();
     for (const button of view.buttons) {
-      const node = el('button', '', `button-${button.id}`);
+      seen.add(button.id);
+      renderButton(button);
+    }
+    for (const [id, node] of buttonNodes) {
+      if (!seen.has(id)) {
+        node.remove();
+        buttonNodes.delete(id);
+      }
+    }
+    placeInOrder(buttonBar, view.buttons.map((button) => buttonNodes.get(button.id)));
+    if (buttonBar.parentNode !== stage) stage.appendChild(buttonBar);
+  }
+
+  function renderButton(button) {
+    let node = buttonNodes.get(button.id);
+    if (!node) {
+      node = el('button', '', `button-${button.id}`);
       node.type = 'button';
       node.dataset.id = button.id;
-      node.dataset.toggled = String(!!button.toggled);
-      node.classList.toggle('toggled', !!button.toggled);
-      node.classList.toggle('danger', button.id === 'end_call');
-      node.setAttribute('aria-pressed', String(!!button.toggled));
-      node.disabled = !button.enabled;
-      node.title = button.label;
-      const icon = iconFor(button);
-      if (icon) node.appendChild(svg(icon));
-      node.appendChild(el('span', 'label')).textContent = button.label;
       node.addEventListener('click', (event) => {
         stats.lastEventAt = performance.timeOrigin + event.timeStamp;
         send({ input: 'button_pressed', id: button.id });
       });
-      bar.appendChild(node);
+      buttonNodes.set(button.id, node);
     }
-    stage.appendChild(bar);
+    node.dataset.toggled = String(!!button.toggled);
+    node.classList.toggle('toggled', !!button.toggled);
+    node.classList.toggle('danger', button.id === 'end_call');
+    node.setAttribute('aria-pressed', String(!!button.toggled));
+    node.disabled = !button.enabled;
+    node.title = button.label;
+    const icon = iconFor(button);
+    const key = JSON.stringify([icon, button.label]);
+    if (node._contentKey !== key) {
+      node._contentKey = key;
+      const label = el('span', 'label');
+      label.textContent = button.label;
+      node.replaceChildren(...(icon ? [svg(icon)] : []), label);
+    }
   }
 
   function renderOverlay(overlay) {
