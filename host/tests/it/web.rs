@@ -465,6 +465,28 @@ async fn a_view_arriving_mid_click_neither_swallows_the_click_nor_the_focus() {
     )
     .await;
 
+    // A spotlight moves the new speaker's tile to the front of the list and to the big
+    // rectangle: Bob's avatar grows with it, and a press on Carol's tile, which keeps her
+    // place, still clicks.
+    let mut spotlight_bob = three_tile_view();
+    spotlight_bob.tiles.swap(0, 1);
+    let (big, small) = (spotlight_bob.tiles[1].rect, spotlight_bob.tiles[0].rect);
+    spotlight_bob.tiles[0].rect = big;
+    spotlight_bob.tiles[1].rect = small;
+    let (x, y) = centre(&h.page, "tile-carol").await;
+    mouse(&h.page, MouseMoved, x, y, false).await;
+    mouse(&h.page, MousePressed, x, y, true).await;
+    h.show(spotlight_bob).await;
+    mouse(&h.page, MouseReleased, x, y, true).await;
+    assert_eq!(h.next_input().await, UiInput::TileClicked { uid: "carol".into() });
+    let avatar: f64 = eval_json(
+        &h.page,
+        "document.querySelector('[data-testid=\"tile-bob-avatar\"]').getBoundingClientRect().width",
+    )
+    .await;
+    // 0.45 of the shorter side of the 960x640 rectangle.
+    assert!((avatar - 288.0).abs() < 2.0, "bob's avatar in the big tile is {avatar} px wide");
+
     let focus = "document.activeElement && document.activeElement.dataset.testid";
     let focused: bool =
         eval_json(&h.page, "(document.querySelector('[data-testid=\"button-end_call\"]').focus(), true)")

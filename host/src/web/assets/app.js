@@ -41,7 +41,7 @@
   let view = null;
   let buttonBar = null; // the bar element, kept across views
   const buttonNodes = new Map(); // button id -> its element, kept across views
-  let overlaysKey = null; // what the overlays on the stage were drawn from
+  const overlayNodes = new Map(); // overlay type (#n for a second one) -> { key, nodes }
   let scale = 1;
   let ws = null;
   let drag = null;
@@ -267,25 +267,44 @@
     placeInOrder(stage, view.tiles.map((tile) => tiles.get(tile.uid)));
 
     renderButtons(pip);
-    // Overlays are redrawn only when they change (the idle countdown: once a second).
-    const key = JSON.stringify(view.overlays);
-    if (key !== overlaysKey) {
-      overlaysKey = key;
-      for (const node of stage.querySelectorAll('.overlay')) node.remove();
-      for (const overlay of view.overlays) renderOverlay(overlay);
-    }
+    renderOverlays();
     if (!userList.hidden) renderUserList();
   }
 
   // Views come whenever the call changes (the active speaker, a mute), so one can land
   // between a press and its release, or while an element has the keyboard focus. Elements
-  // are therefore updated in place and moved only when their order really changed: an
-  // element replaced or moved under the pointer loses its click, and its focus.
+  // are therefore updated in place, and when their order changed only the fewest are
+  // moved (those off the longest run already in order): an element replaced or moved
+  // under the pointer loses its click, and its focus.
   function placeInOrder(parent, nodes) {
-    const wanted = new Set(nodes);
-    const current = [...parent.children].filter((node) => wanted.has(node));
-    if (current.length === nodes.length && current.every((node, i) => node === nodes[i])) return;
-    for (const node of nodes) parent.appendChild(node);
+    const position = new Map([...parent.children].map((node, i) => [node, i]));
+    const stay = longestRunInOrder(nodes.map((node) => (position.has(node) ? position.get(node) : -1)));
+    let next = null;
+    for (let i = nodes.length - 1; i >= 0; i -= 1) {
+      if (!stay.has(i)) parent.insertBefore(nodes[i], next);
+      next = nodes[i];
+    }
+  }
+
+  // The indices of a longest strictly increasing run of the non-negative values.
+  function longestRunInOrder(values) {
+    const tails = []; // tails[k]: index of the smallest last value of a run of length k + 1
+    const before = new Array(values.length).fill(-1);
+    values.forEach((value, i) => {
+      if (value < 0) return;
+      let lo = 0;
+      let hi = tails.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (values[tails[mid]] < value) lo = mid + 1;
+        else hi = mid;
+      }
+      if (lo > 0) before[i] = tails[lo - 1];
+      tails[lo] = i;
+    });
+    const run = new Set();
+    for (let i = tails.length ? tails[tails.length - 1] : -1; i >= 0; i = before[i]) run.add(i);
+    return run;
   }
 
   function renderTile(tile) {
@@ -316,7 +335,16 @@
     node._tile = tile;
 
     // What the tile holds is rebuilt only when it changed (see placeInOrder).
-    const key = JSON.stringify([tile.content, tile.name_label, tile.muted, tile.video_off, tile.controls]);
+    // The rectangle's size is in it: an avatar is drawn to the tile's size.
+    const key = JSON.stringify([
+      tile.content,
+      tile.name_label,
+      tile.muted,
+      tile.video_off,
+      tile.controls,
+      tile.rect.w,
+      tile.rect.h,
+    ]);
     if (node._contentKey === key) return;
     node._contentKey = key;
     const children = [];
@@ -467,8 +495,32 @@
     }
   }
 
+  // Each overlay is redrawn only when it changed: the idle countdown changes once a second,
+  // and must not take the PIP window's restore button with it.
+  function renderOverlays() {
+    const seen = new Set();
+    for (const overlay of view.overlays) {
+      let slot = overlay.type;
+      for (let n = 2; seen.has(slot); n += 1) slot = `${overlay.type}#${n}`;
+      seen.add(slot);
+      const key = JSON.stringify(overlay);
+      const drawn = overlayNodes.get(slot);
+      if (drawn && drawn.key === key) continue;
+      if (drawn) for (const node of drawn.nodes) node.remove();
+      overlayNodes.set(slot, { key, nodes: renderOverlay(overlay) });
+    }
+    for (const [slot, drawn] of overlayNodes) {
+      if (!seen.has(slot)) {
+        for (const node of drawn.nodes) node.remove();
+        overlayNodes.delete(slot);
+      }
+    }
+  }
+
+  // Draws one overlay and returns the elements it added.
   function renderOverlay(overlay) {
     let node;
+    const added = [];
     switch (overlay.type) {
       case 'recording_indicator':
         node = el('div', 'overlay recording', 'overlay-recording');
@@ -505,13 +557,16 @@
         placeRect(restore, { x: overlay.rect.x + overlay.rect.w - side - 6, y: overlay.rect.y + 6, w: side, h: side });
         restore.style.zIndex = '10003';
         stage.appendChild(restore);
+        added.push(restore);
         break;
       }
       default:
-        return;
+        return added;
     }
     placeRect(node, overlay.rect);
     stage.appendChild(node);
+    added.push(node);
+    return added;
   }
 
   function renderCallInfo(info) {
