@@ -62,8 +62,10 @@ impl Script {
         for (index, spanned) in raw.step.into_iter().enumerate() {
             let span = spanned.span();
             let raw_step = spanned.into_inner();
-            let action =
-                raw_step.command.get("action").and_then(toml::Value::as_str).unwrap_or("").to_owned();
+            let action_value = raw_step.command.get("action");
+            // Present but not text, as in `action = 5`.
+            let action_mistyped = action_value.is_some_and(|v| !v.is_str());
+            let action = action_value.and_then(toml::Value::as_str).unwrap_or("").to_owned();
             // The command keeps its own strictness: a step with an unknown action or a
             // missing argument is an error here rather than a silent no-op at run time.
             let command = match toml::Value::Table(raw_step.command).try_into::<Command>() {
@@ -76,7 +78,12 @@ impl Script {
                     Blame::Action,
                 )),
                 Ok(command) => Ok(command),
+                Err(e) if action_mistyped => Err((e.message().to_owned(), Blame::Action)),
                 Err(e) if action.is_empty() => Err((e.message().to_owned(), Blame::Step)),
+                // A missing argument has no place of its own; the message names it.
+                Err(e) if e.message().starts_with("missing field") => {
+                    Err((format!("`{action}`: {}", e.message()), Blame::Step))
+                }
                 Err(e) => Err((format!("`{action}`: {}", e.message()), Blame::Argument)),
             };
             match command {
@@ -99,8 +106,8 @@ enum Blame {
     Step,
     /// The `action` value.
     Action,
-    /// The command's argument: its value when the step has exactly one (every script
-    /// action takes at most one), else the step itself.
+    /// The command's argument: its value when the step has exactly one (the actions of
+    /// the seed take at most one), else the step itself.
     Argument,
 }
 
@@ -171,8 +178,9 @@ mode = "HEADPHONES"
             ),
             (
                 "[[step]]\nat_ms = 1\naction = \"mute_audio\"\nmutd = true\n",
-                "s.toml:4:8: `mute_audio`: missing field `muted`",
+                "s.toml:1:1: `mute_audio`: missing field `muted`",
             ),
+            ("[[step]]\nat_ms = 1\naction = 5\n", "s.toml:3:10: "),
             (
                 "[[step]]\nat_ms = 1\naction = \"mute_audio\"\n",
                 "s.toml:1:1: `mute_audio`: missing field `muted`",
