@@ -252,19 +252,8 @@
     stage.classList.toggle('pip', pip);
     stage.dataset.mode = pip ? 'pip' : 'call';
 
-    const seen = new Set();
-    for (const tile of view.tiles) {
-      seen.add(tile.uid);
-      renderTile(tile);
-    }
-    for (const [uid, node] of tiles) {
-      if (!seen.has(uid)) {
-        node.remove();
-        tiles.delete(uid);
-      }
-    }
     // Tiles stand in view order, so equal z values stack as the view lists them.
-    placeInOrder(stage, view.tiles.map((tile) => tiles.get(tile.uid)));
+    drawKeyed(stage, view.tiles, (tile) => tile.uid, tiles, renderTile);
 
     renderButtons(pip);
     renderOverlays();
@@ -276,6 +265,23 @@
   // are therefore updated in place, and when their order changed only the fewest are
   // moved (those off the longest run already in order): an element replaced or moved
   // under the pointer loses its click, and its focus.
+  // Draws `items` with `draw`, which keeps each one's element in `nodes` under
+  // `keyOf(item)`; drops the elements of items that are gone, and orders the rest.
+  function drawKeyed(parent, items, keyOf, nodes, draw) {
+    const seen = new Set();
+    for (const item of items) {
+      seen.add(keyOf(item));
+      draw(item);
+    }
+    for (const [key, node] of nodes) {
+      if (!seen.has(key)) {
+        node.remove();
+        nodes.delete(key);
+      }
+    }
+    placeInOrder(parent, items.map((item) => nodes.get(keyOf(item))));
+  }
+
   function placeInOrder(parent, nodes) {
     const position = new Map([...parent.children].map((node, i) => [node, i]));
     const stay = longestRunInOrder(nodes.map((node) => (position.has(node) ? position.get(node) : -1)));
@@ -452,18 +458,7 @@
       buttonBar.style.zIndex = '10000';
     }
     placeRect(buttonBar, view.button_bar || { x: 0, y: view.height - 72, w: view.width, h: 72 });
-    const seen = new Set();
-    for (const button of view.buttons) {
-      seen.add(button.id);
-      renderButton(button);
-    }
-    for (const [id, node] of buttonNodes) {
-      if (!seen.has(id)) {
-        node.remove();
-        buttonNodes.delete(id);
-      }
-    }
-    placeInOrder(buttonBar, view.buttons.map((button) => buttonNodes.get(button.id)));
+    drawKeyed(buttonBar, view.buttons, (button) => button.id, buttonNodes, renderButton);
     if (buttonBar.parentNode !== stage) stage.appendChild(buttonBar);
   }
 
