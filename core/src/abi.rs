@@ -169,3 +169,34 @@ pub struct SbPluginEntry {
     /// Frees a buffer the plugin returned.
     pub free_buffer: FreeBufferFn,
 }
+
+/// [`SbPluginEntry`] as a host reads it from a plugin it does not trust: the same layout
+/// with every function pointer nullable, so that a null pointer from a broken plugin is a
+/// checked error instead of undefined behaviour. `Option<extern "C" fn>` is guaranteed to
+/// have the layout of the bare pointer. The host's loader and the conformance suite both
+/// read entries through it.
+///
+/// cbindgen:ignore
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct RawPluginEntry {
+    /// [`SbPluginEntry::abi_version`].
+    pub abi_version: u32,
+    /// [`SbPluginEntry::struct_size`].
+    pub struct_size: u32,
+    /// [`SbPluginEntry::describe`].
+    pub describe: Option<DescribeFn>,
+    /// [`SbPluginEntry::create`].
+    pub create: Option<CreateFn>,
+    /// [`SbPluginEntry::handle`].
+    pub handle: Option<HandleFn>,
+    /// [`SbPluginEntry::media`].
+    pub media: Option<MediaFn>,
+    /// [`SbPluginEntry::destroy`].
+    pub destroy: Option<DestroyFn>,
+    /// [`SbPluginEntry::free_buffer`].
+    pub free_buffer: Option<FreeBufferFn>,
+}
+
+const _: () = assert!(std::mem::size_of::<RawPluginEntry>() == std::mem::size_of::<SbPluginEntry>());
+const _: () = assert!(std::mem::align_of::<RawPluginEntry>() == std::mem::align_of::<SbPluginEntry>());

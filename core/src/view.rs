@@ -6,7 +6,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::CustomButton;
 use crate::model::{AudioMode, RtcUser};
 use crate::settings::{AspectRatio, AvatarMode, CallSettings, MainVideoContainerSetting, Position};
 
@@ -544,6 +543,21 @@ pub fn initials(name: &str) -> String {
         .flat_map(char::to_uppercase)
         .collect();
     if s.is_empty() { "?".to_owned() } else { s }
+}
+
+/// A button declared in config (`[[ui.button]]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomButton {
+    /// The id `button_pressed` carries.
+    pub id: String,
+    /// The text on the button.
+    pub label: String,
+    /// An icon name, empty for none.
+    #[serde(default)]
+    pub icon: String,
+    /// Where in the button bar it goes (0 is first); absent puts it last.
+    #[serde(default)]
+    pub position: Option<usize>,
 }
 
 #[cfg(test)]

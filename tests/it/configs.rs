@@ -4,10 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
-use switchboard_core::script::Script;
-use switchboard_host::config_file;
-use switchboard_host::loader::{self, PluginSearch};
-use switchboard_host::plugin::PluginInstance;
+use switchboard_config::file as config_file;
+use switchboard_config::script::Script;
+use switchboard_runtime::loader::{self, PluginSearch};
+use switchboard_runtime::plugin::PluginInstance;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace root").to_owned()

@@ -1,4 +1,3 @@
 //! The one integration test binary of switchboard-core: the contract, from outside.
 
-mod config_file;
 mod settings;

@@ -5,9 +5,9 @@
 use std::fmt::Write as _;
 
 use layout_default::DefaultLayout;
-use switchboard_core::config::CustomButton;
 use switchboard_core::sdk::testing::Harness;
 use switchboard_core::settings::{AvatarMode, CallSettings, Mode, Position};
+use switchboard_core::view::CustomButton;
 use switchboard_core::view::{Overlay, ParticipantView, Rect, TileContent, UiInput, View, ViewRequest};
 use switchboard_core::{AudioMode, AudioModeKind, Command, Event, RtcUser};
 
