@@ -16,7 +16,7 @@
 //! the reference itself says how fast the host was. The host's steal time over the window
 //! is printed too.
 //!
-//! `cargo bench -p switchboard-host --bench call_load [-- N]`
+//! `cargo bench -p switchboard --bench call_load [-- N]`
 //! (`SWITCHBOARD_BENCH_WINDOW=SECS` sets the window, default 10; `SWITCHBOARD_BIN=PATH`
 //! measures another build of the binary).
 

@@ -1,6 +1,6 @@
 //! Bench: wall time of one whole `switchboard conformance` run over the event-log plugin
 //! (every check, each in its own child process). Run with
-//! `cargo bench -p switchboard-host --bench conformance`; prints min / median / max of 5 runs.
+//! `cargo bench -p switchboard --bench conformance`; prints min / median / max of 5 runs.
 
 use std::path::Path;
 use std::process::Command;

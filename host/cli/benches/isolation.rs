@@ -1,6 +1,6 @@
 //! Benchmark of one event's round trip to a plugin, in process against out of process.
 //!
-//! Run with `cargo build --release --workspace && cargo bench -p switchboard-host --bench
+//! Run with `cargo build --release --workspace && cargo bench -p switchboard --bench
 //! isolation`. The plugin is the release `fixture-noop` cdylib (found in `target/release`);
 //! the out-of-process child is the release `switchboard` binary (`plugin-host`). Without
 //! `--bench` (e.g. `cargo test --benches`) it runs a short smoke version.

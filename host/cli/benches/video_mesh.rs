@@ -4,7 +4,7 @@
 //! over a steady-state window, in cores (CPU seconds per wall second), summed over the
 //! participants, and the frame rate each decoded.
 //!
-//! Run: `cargo bench -p switchboard-host --bench video_mesh`. Environment:
+//! Run: `cargo bench -p switchboard --bench video_mesh`. Environment:
 //! `MESH_PARTICIPANTS` (4), `MESH_SECONDS` (measured window, 10), `MESH_SIZE` (640x480),
 //! `MESH_FPS` (30). CPU time comes from /proc/PID/stat (user + system, all threads), so
 //! other load on the machine slows the call but is not counted in it.

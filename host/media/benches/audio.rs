@@ -1,7 +1,7 @@
 //! Audio benchmarks: Opus cost per 20 ms frame (criterion), and the local mouth-to-ear
 //! latency of the media engine on PipeWire (a bench binary section printing percentiles).
 //!
-//! Run: `eval "$(scripts/pipewire-up.sh)" && cargo bench -p switchboard-host --bench audio`.
+//! Run: `eval "$(scripts/pipewire-up.sh)" && cargo bench -p switchboard-media --bench audio`.
 //! `SWITCHBOARD_BENCH_CLICKS=N` sets how many clicks the latency part times (default 40);
 //! `SWITCHBOARD_BENCH_CLICKS=0` skips it; `SWITCHBOARD_BENCH_DEPTH=N` uses a fixed jitter
 //! buffer (prefill 1, N frames deep) instead of the adaptive one;

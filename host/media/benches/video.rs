@@ -6,7 +6,7 @@
 //! counter strip and label); `motion` adds a textured square moving 6 px a frame across
 //! the bars, closer to a camera's work for the encoder.
 //!
-//! Run: `cargo bench -p switchboard-host --bench video`.
+//! Run: `cargo bench -p switchboard-media --bench video`.
 
 use std::hint::black_box;
 use std::time::Duration;

@@ -8,7 +8,7 @@
 //! 20 ms packet cadence. Runs alternate between the two variants so both see the same
 //! machine load. Prints p50/p95/min/max in milliseconds.
 //!
-//! `cargo bench -p switchboard-host --bench rtc_setup [-- RUNS]` (default 50 runs).
+//! `cargo bench -p switchboard-rtc --features bare-pair --bench rtc_setup [-- RUNS]` (default 50 runs).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

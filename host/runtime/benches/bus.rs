@@ -1,7 +1,7 @@
 //! Benchmark of the call-event bus: events fanned out to 4 real C-ABI plugin actors, against
 //! a plain `tokio::sync::broadcast` fan-out to 4 receivers, in the same run.
 //!
-//! Run with `cargo build --release --workspace && cargo bench -p switchboard-host --bench bus`.
+//! Run with `cargo build --release --workspace && cargo bench -p switchboard-runtime --bench bus`.
 //! The plugins are the workspace's release cdylibs; the bench binary finds them in
 //! `target/release`. Without `--bench` (e.g. `cargo test --benches`) it runs a short smoke
 //! version.

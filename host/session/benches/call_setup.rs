@@ -24,7 +24,7 @@
 //!
 //! `SWITCHBOARD_BENCH_SINK=NAME` plays into null sink NAME instead of `spk_a`.
 //!
-//! `eval "$(scripts/pipewire-up.sh)" && cargo bench -p switchboard-host --bench call_setup [-- RUNS]`
+//! `eval "$(scripts/pipewire-up.sh)" && cargo bench -p switchboard-session --bench call_setup [-- RUNS]`
 //! (default 30 setup runs).
 
 use std::collections::HashMap;

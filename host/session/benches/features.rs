@@ -11,7 +11,7 @@
 //!    on that sink's monitor), over several moves back and forth.
 //!
 //! Run: `cargo build --release -p recording -p audio-routing && eval "$(scripts/pipewire-up.sh)"
-//! && cargo bench -p switchboard-host --bench features`.
+//! && cargo bench -p switchboard-session --bench features`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

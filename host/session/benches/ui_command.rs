@@ -10,7 +10,7 @@
 //!
 //! `SWITCHBOARD_BENCH_PRESSES` presses (default 2000, 20 when run as a test by `cargo test
 //! --all-targets`), after 50 unmeasured ones. Run with
-//! `cargo bench -p switchboard-host --bench ui_command` (needs the workspace plugins built
+//! `cargo bench -p switchboard-session --bench ui_command` (needs the workspace plugins built
 //! in the same profile).
 
 use std::time::{Duration, Instant};

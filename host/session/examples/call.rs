@@ -1,7 +1,7 @@
 //! The calls API as a library, end to end: a signaling server, two users, tokens, two
 //! sessions with settings, listeners, actions, and the end of the call.
 //!
-//! `cargo run -p switchboard-host --example call`
+//! `cargo run -p switchboard-session --example call`
 //!
 //! Both participants live in this process with synthetic microphones (tones) and a `null`
 //! speaker, so it runs anywhere; an app would use `AudioInput::Default` and

@@ -10,7 +10,7 @@
 //!   UiInput arriving. This adds the automation hop (host -> Chromium browser process ->
 //!   renderer) on top of the first figure, so it is an upper bound.
 //!
-//! Run with `cargo bench -p switchboard-host --bench web_input`.
+//! Run with `cargo bench -p switchboard-ui --bench web_input`.
 
 #[path = "../../cli/tests/it/web/browser.rs"]
 mod browser;

@@ -29,7 +29,7 @@ fn c_header_is_current() {
     assert!(
         committed == fresh,
         "core/include/switchboard.h is stale; regenerate it with \
-         SWITCHBOARD_BLESS=1 cargo test -p switchboard-host --test it c_header"
+         SWITCHBOARD_BLESS=1 cargo test -p switchboard --test it c_header"
     );
 }
 

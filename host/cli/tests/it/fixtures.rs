@@ -43,7 +43,7 @@ const CARGO_RUN_PREFIXES: [&str; 2] = ["CARGO_PKG_", "CARGO_BIN_EXE_"];
 /// --workspace --all-targets`): a no-op after that command. Building only the plugin crates
 /// instead resolved their dependencies' features differently and rebuilt them (and the
 /// plugins) in the middle of the suite, half a minute of both cores while calls were being
-/// timed. Run alone (`cargo test -p switchboard-host`), it brings the plugins up to date.
+/// timed. Run alone (`cargo test -p switchboard`), it brings the plugins up to date.
 fn ensure_built() {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {

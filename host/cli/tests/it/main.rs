@@ -1,4 +1,5 @@
-//! The one integration test binary of switchboard-host: one module per area.
+//! The one integration test binary of the host: one module per area. It lives in the
+//! `switchboard` package because many tests run the binary itself.
 
 mod bus;
 mod calls;

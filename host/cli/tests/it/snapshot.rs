@@ -8,7 +8,7 @@ use crate::fixtures::built_plugin;
 
 const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
 
-/// The layout plugins are separate cdylib crates that `cargo test -p switchboard-host` does
+/// The layout plugins are separate cdylib crates that `cargo test -p switchboard` does
 /// not build; the host finds them next to the binary.
 fn ensure_plugins() {
     built_plugin("layout_default");
