@@ -20,6 +20,7 @@ const HOST_CRATES: &[&str] = &[
     "switchboard-ui",
     "switchboard-conformance",
     "switchboard-session",
+    "switchboard-netlab",
     "switchboard",
 ];
 
@@ -134,6 +135,7 @@ fn host_crates_depend_on_each_other_one_way() {
         ("switchboard-signaling", &["switchboard-core"]),
         ("switchboard-ui", &["switchboard-core", "switchboard-config"]),
         ("switchboard-conformance", &["switchboard-core"]),
+        ("switchboard-netlab", &[]),
     ];
     for (package, may_use) in allowed {
         let direct =
@@ -145,6 +147,13 @@ fn host_crates_depend_on_each_other_one_way() {
             .collect();
         assert!(used.is_empty(), "{package} depends on {used:?}, outside its layer ({may_use:?})");
     }
+}
+
+#[test]
+fn the_network_lab_is_test_support_only() {
+    // Tests may use it (dev-dependencies); no library or binary links it.
+    let dependents = direct_dependents("switchboard-netlab", "normal,build");
+    assert!(dependents.is_empty(), "{dependents:?} link switchboard-netlab; it is test support");
 }
 
 #[test]
