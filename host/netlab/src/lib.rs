@@ -98,8 +98,9 @@ pub enum Error {
     },
 }
 
-/// Why a lab cannot be built on this machine, or None if it can: labs need root, `ip`
-/// (iproute2) and AF_PACKET sockets. Tests call this to skip with a message.
+/// Why a lab cannot be built on this machine, or None if it can: labs need root's
+/// capabilities (CAP_SYS_ADMIN for namespaces, CAP_NET_ADMIN and CAP_NET_RAW for the links
+/// and the bridge) and `ip` (iproute2). Tests call this to skip with a message.
 ///
 /// ```
 /// if let Some(why) = switchboard_netlab::unavailable() {
@@ -108,9 +109,20 @@ pub enum Error {
 /// }
 /// ```
 pub fn unavailable() -> Option<String> {
-    // SAFETY: geteuid() takes no arguments and cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
-        return Some("network labs need root (network namespaces, veth pairs, AF_PACKET sockets)".to_owned());
+    const NEEDED: [(u32, &str); 3] = [(12, "CAP_NET_ADMIN"), (13, "CAP_NET_RAW"), (21, "CAP_SYS_ADMIN")];
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let effective = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .unwrap_or(0);
+    let missing: Vec<&str> =
+        NEEDED.iter().filter(|(bit, _)| effective & (1 << bit) == 0).map(|(_, name)| *name).collect();
+    if !missing.is_empty() {
+        return Some(format!(
+            "network labs need root ({} missing): namespaces, veth pairs, AF_PACKET sockets",
+            missing.join(", ")
+        ));
     }
     match std::process::Command::new("ip").arg("-V").output() {
         Ok(out) if out.status.success() => None,
