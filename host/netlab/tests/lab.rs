@@ -91,6 +91,9 @@ impl Received {
 fn receive(socket: &UdpSocket, expected: usize, quiet: Duration, done: &AtomicBool) -> Received {
     let mut got = Received { seqs: Vec::new(), bytes: 0, last: None };
     let mut buf = [0u8; 2048];
+    // A loaded machine (a parallel build, other tests) can starve the bridge thread for
+    // hundreds of milliseconds; "quiet" must outlast that, or a late frame counts as lost.
+    let quiet = quiet.max(Duration::from_secs(2));
     let started = Instant::now();
     let mut idle_since = Instant::now();
     while got.seqs.len() < expected && started.elapsed() < Duration::from_secs(20) {
