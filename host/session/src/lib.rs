@@ -10,6 +10,7 @@
 //! - [`speaker`]: active speaker detection from audio levels (`active_speaker_changed`).
 //! - [`output`]: event lines and the stats file of headless participants.
 //! - [`video`]: the camera, encoding, decoding and the switch to video inside a session.
+//! - `stats` (internal): the media counters the media tasks share, read by [`Session::stats`].
 //! - [`live`]: `switchboard run`'s live UI, call events folded into the layout's view.
 //! - [`reload`]: a changed config carried into a running bus on SIGHUP.
 //!
@@ -61,6 +62,7 @@ pub mod reload;
 pub mod runtime;
 pub mod semantics;
 pub mod speaker;
+mod stats;
 pub mod tap;
 pub mod video;
 

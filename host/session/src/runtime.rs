@@ -13,8 +13,8 @@
 //! timers and commands are arms of one `select!`. Media work per remote track (decoding)
 //! runs in its own task and meets the owner only through the mixer and counters.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -23,11 +23,12 @@ use switchboard_core::model::{CallsException, ErrorCode};
 use switchboard_core::{Command, Event, RtcUser};
 use tokio::sync::{mpsc, watch};
 
-use super::output::{Counter, LocalStats, RemoteStats, StatsReport};
-use super::semantics::CallSemantics;
-use super::speaker::{SpeakerDetector, level_dbfs};
-use super::tap::{self, MediaTap};
-use super::video::{
+use crate::output::StatsReport;
+use crate::semantics::CallSemantics;
+use crate::speaker::{SpeakerDetector, level_dbfs};
+use crate::stats::{RemoteCounters, SharedStats};
+use crate::tap::{self, MediaTap};
+use crate::video::{
     CameraPlan, LINK_VIDEO_CODEC, SessionVideo, VideoFrames, VideoOutcome, offers_renegotiation,
 };
 use switchboard_media::audio::{
@@ -60,56 +61,6 @@ pub struct SessionOptions {
     pub config: Config,
     /// How peer links are built (ICE scope and servers).
     pub link: LinkOptions,
-}
-
-/// Counters of one remote participant, shared with its decoding task.
-#[derive(Debug, Default)]
-pub(super) struct RemoteCounters {
-    audio_packets: Counter,
-    audio_frames_decoded: Counter,
-    pub(super) video_packets: Counter,
-    pub(super) video_frames_decoded: Counter,
-}
-
-/// Everything the stats report reads, shared with media tasks.
-#[derive(Debug, Default)]
-pub(super) struct SharedStats {
-    remote: Mutex<BTreeMap<String, Arc<RemoteCounters>>>,
-    audio_packets_sent: Counter,
-    pub(super) video_frames_sent: Counter,
-    /// When the first remote audio frame was decoded (call setup measurements).
-    first_remote_audio: Mutex<Option<Instant>>,
-}
-
-impl SharedStats {
-    fn remote(&self, uid: &str) -> Arc<RemoteCounters> {
-        let mut remote = self.remote.lock().unwrap_or_else(PoisonError::into_inner);
-        Arc::clone(remote.entry(uid.to_owned()).or_default())
-    }
-
-    fn report(&self) -> StatsReport {
-        let remote = self.remote.lock().unwrap_or_else(PoisonError::into_inner);
-        StatsReport {
-            remote: remote
-                .iter()
-                .map(|(uid, c)| {
-                    (
-                        uid.clone(),
-                        RemoteStats {
-                            audio_packets: c.audio_packets.get(),
-                            audio_frames_decoded: c.audio_frames_decoded.get(),
-                            video_packets: c.video_packets.get(),
-                            video_frames_decoded: c.video_frames_decoded.get(),
-                        },
-                    )
-                })
-                .collect(),
-            local: LocalStats {
-                audio_packets_sent: self.audio_packets_sent.get(),
-                video_frames_sent: self.video_frames_sent.get(),
-            },
-        }
-    }
 }
 
 fn ended() -> CallsException {
@@ -275,8 +226,7 @@ impl Session {
 
     /// How long after [`Session::start`] was called the first remote audio was decoded.
     pub fn first_remote_audio_after(&self) -> Option<Duration> {
-        let first = *self.stats.first_remote_audio.lock().unwrap_or_else(PoisonError::into_inner);
-        first.map(|t| t.saturating_duration_since(self.started_at))
+        self.stats.first_remote_audio_after(self.started_at)
     }
 }
 
@@ -1131,11 +1081,7 @@ async fn decode_audio(mut track: rtc::RemoteTrack, mut decoder: OpusDecoder, uid
         match decoder.decode(&frame.data) {
             Ok(pcm) => {
                 counters.audio_frames_decoded.add(1);
-                stats
-                    .first_remote_audio
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .get_or_insert_with(Instant::now);
+                stats.remote_audio_decoded();
                 // A level report lost to a full queue only delays the spotlight.
                 let _ = levels.try_send((uid.clone(), level_dbfs(&pcm)));
                 mixer.push(&uid, pcm);

@@ -34,8 +34,8 @@ use switchboard_core::model::{CallsException, ErrorCode};
 use switchboard_core::{Event, RtcUser};
 use tokio::sync::{mpsc, watch};
 
-use super::runtime::{RemoteCounters, SharedStats};
-use super::tap::MediaTap;
+use crate::stats::{RemoteCounters, SharedStats};
+use crate::tap::MediaTap;
 use switchboard_media::video::{
     CameraSet, DEFAULT_CODEC, EncodedFrame, EncoderSettings, I420Frame, KeyframeRequest, SourceSettings,
     VideoCodec, VideoDecoder, VideoEncoder, VideoError, VideoSource,
