@@ -3,15 +3,38 @@
 //! The one crate that combines the others: signaling, WebRTC links, media, the plugin bus
 //! and the renderers meet here.
 //!
-//! - [`semantics`]: the seed's event rules as a pure state machine.
-//! - [`runtime`]: [`Session`], the running call (signaling, WebRTC mesh, audio, bus).
-//! - [`participant`]: config, plugins, bus and token for one participant process.
-//! - [`tap`]: the media tap and the host side of the feature plugins' commands.
-//! - [`speaker`]: active speaker detection from audio levels (`active_speaker_changed`).
-//! - [`output`]: event lines and the stats file of headless participants.
+//! # Where a change belongs
+//! The running call:
+//! - [`runtime`]: [`Session`], the handle, and the one task that owns a call's state: its
+//!   `select!` loop, and the glue between the room, the semantics and the concerns below
+//!   (what a room message, a link event or a command does to each, what the room is told,
+//!   what the bus hears).
+//! - [`semantics`]: the seed's event rules as a pure state machine: which events a call
+//!   raises, and when.
+//!
+//! The concerns the task holds, a plain struct each, which never import one another:
+//! - `links` (internal): the WebRTC mesh: a link per remote connection, the spare link,
+//!   the first offer that rides in the join, answers, candidates, sending audio to all.
+//! - `audio` (internal): the microphone, mute gate and Opus encoding, decoding of remote
+//!   audio into the mixer and speaker, audio levels and the active speaker.
 //! - [`video`]: the camera, encoding, decoding and the switch to video inside a session.
+//! - [`tap`]: the media tap and the host side of the feature plugins' commands.
+//! - `stats` (internal): the media counters the media tasks share, read by
+//!   [`Session::stats`].
+//! - [`speaker`]: active speaker detection from audio levels (`active_speaker_changed`).
+//!
+//! Around a session:
+//! - [`participant`]: config, plugins, bus and token for one participant process.
+//! - [`output`]: event lines and the stats file of headless participants.
 //! - [`live`]: `switchboard run`'s live UI, call events folded into the layout's view.
 //! - [`reload`]: a changed config carried into a running bus on SIGHUP.
+//!
+//! Modules import one way, top down: `participant` uses `runtime`; `runtime` uses
+//! `semantics`, `links`, `audio`, `video`, `tap`, `stats` and `output`; `audio` uses
+//! `speaker`, `tap` and `stats`; `video` uses `tap` and `stats`; `live` uses `video`;
+//! `stats` uses `output`; `links`, `semantics`, `speaker`, `tap`, `output` and `reload` use
+//! no other module. A concern that needs another goes through the task in `runtime`,
+//! never by importing it.
 //!
 //! # As a library
 //! The seed's flow maps onto these calls: an admin creates a user's auth token
@@ -63,6 +86,10 @@ pub mod semantics;
 pub mod speaker;
 pub mod tap;
 pub mod video;
+
+mod audio;
+mod links;
+mod stats;
 
 pub use runtime::{Session, SessionOptions};
 pub use video::{ParticipantFrame, VideoFrames};

@@ -30,7 +30,7 @@ use switchboard_core::view::{CallUiState, ParticipantView, UiInput, View, ViewRe
 use switchboard_core::{Capability, Event, RtcUser};
 use tokio::sync::{mpsc, watch};
 
-use crate::VideoFrames;
+use crate::video::VideoFrames;
 use switchboard_media::video::I420Frame;
 use switchboard_runtime::bus::Bus;
 use switchboard_ui::web::{CallInfo, VideoFrame, WebError, WebUiHandle};

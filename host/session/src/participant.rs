@@ -11,7 +11,7 @@ use switchboard_runtime::bus::{Bus, BusError, BusOptions};
 use switchboard_runtime::loader::{self, LoadError, PluginSearch};
 use switchboard_signaling::client::{ClientError, SignalingClient};
 
-use super::runtime::{Session, SessionOptions};
+use crate::runtime::{Session, SessionOptions};
 
 /// Why a participant could not be set up. Each variant keeps its cause as `source()`, so a
 /// caller can find a [`CallsException`] or a [`ClientError`] in the chain and read its code.

@@ -1,5 +1,7 @@
-//! A running session: the signaling room, one WebRTC link per other participant (a mesh),
-//! the audio engine, and the call-event bus, driven by one task.
+//! A running session: the [`Session`] handle, and the one task that owns the call's state
+//! and ties its parts together: the signaling room, the call semantics, the WebRTC mesh
+//! (`links.rs`), audio (`audio.rs`), video ([`crate::video`]), the media tap
+//! ([`crate::tap`]) and the counters (`stats.rs`).
 //!
 //! [`Session::start`] is the seed's `startSession(callToken, CallSettings)`: it opens the
 //! configured audio devices first (so a missing device fails the start with nothing
@@ -9,43 +11,36 @@
 //! [`HostCommands`]; [`Session::command`] is the app's way in and goes through the bus too,
 //! so capability commands reach their plugins whoever sends them.
 //!
-//! One task owns all the state, so there is no lock around the call: links, signaling,
-//! timers and commands are arms of one `select!`. Media work per remote track (decoding)
-//! runs in its own task and meets the owner only through the mixer and counters.
+//! One task owns all the state, so there is no lock around the call: links, audio,
+//! signaling, timers and commands are arms of one `select!`, and each concern is a plain
+//! struct the task holds and calls. What stays here is the glue between them: what a room
+//! message, a link event or a command does to each concern, what is told to the room, and
+//! what is published on the bus. A rule about which events a call raises belongs in
+//! [`crate::semantics`]; how one concern does its work belongs in that concern's module.
+//! Media work per remote track (decoding) runs in its own task and meets the owner only
+//! through the mixer and counters.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use switchboard_config::{Config, MediaConfig};
+use switchboard_config::Config;
 use switchboard_core::model::{CallsException, ErrorCode};
 use switchboard_core::{Command, Event, RtcUser};
 use tokio::sync::{mpsc, watch};
 
-use super::output::{Counter, LocalStats, RemoteStats, StatsReport};
-use super::semantics::CallSemantics;
-use super::speaker::{SpeakerDetector, level_dbfs};
-use super::tap::{self, MediaTap};
-use super::video::{
+use crate::audio::{AudioInput, Devices, SessionAudio};
+use crate::links::{FirstOffer, SessionLinks, close_unused};
+use crate::output::StatsReport;
+use crate::semantics::CallSemantics;
+use crate::stats::SharedStats;
+use crate::tap::{self, MediaTap};
+use crate::video::{
     CameraPlan, LINK_VIDEO_CODEC, SessionVideo, VideoFrames, VideoOutcome, offers_renegotiation,
-};
-use switchboard_media::audio::{
-    self as media, AudioFormat, AudioSink, AudioSource, Mixer, MuteGate, OpusDecoder, OpusEncoder,
 };
 use switchboard_rtc::{self as rtc, LinkCertificate, LinkEvent, LinkOptions, LinkState, MediaKind, PeerLink};
 use switchboard_runtime::bus::{Bus, HostCommands, HostRequest};
 use switchboard_signaling::client::{ClientError, JoinedRoom, RoomEvents, RoomSender, SignalingClient};
 use switchboard_signaling::protocol::{ServerMessage, StateChange};
-
-/// Level reports queued from the decoding tasks (about 50 per second per remote); more
-/// means the session task is stalled, and dropping them only delays the spotlight.
-const LEVEL_QUEUE: usize = 256;
-
-/// How long after the session starts, a link connects or a member leaves the spare link
-/// is made: past the tail of a setup that just finished (remote tracks, first frames), so
-/// making it (a few tenths of a ms) does not delay that setup's first audio.
-const SPARE_DELAY: Duration = Duration::from_millis(50);
 
 /// How to start a session.
 #[derive(Debug, Clone)]
@@ -60,56 +55,6 @@ pub struct SessionOptions {
     pub config: Config,
     /// How peer links are built (ICE scope and servers).
     pub link: LinkOptions,
-}
-
-/// Counters of one remote participant, shared with its decoding task.
-#[derive(Debug, Default)]
-pub(super) struct RemoteCounters {
-    audio_packets: Counter,
-    audio_frames_decoded: Counter,
-    pub(super) video_packets: Counter,
-    pub(super) video_frames_decoded: Counter,
-}
-
-/// Everything the stats report reads, shared with media tasks.
-#[derive(Debug, Default)]
-pub(super) struct SharedStats {
-    remote: Mutex<BTreeMap<String, Arc<RemoteCounters>>>,
-    audio_packets_sent: Counter,
-    pub(super) video_frames_sent: Counter,
-    /// When the first remote audio frame was decoded (call setup measurements).
-    first_remote_audio: Mutex<Option<Instant>>,
-}
-
-impl SharedStats {
-    fn remote(&self, uid: &str) -> Arc<RemoteCounters> {
-        let mut remote = self.remote.lock().unwrap_or_else(PoisonError::into_inner);
-        Arc::clone(remote.entry(uid.to_owned()).or_default())
-    }
-
-    fn report(&self) -> StatsReport {
-        let remote = self.remote.lock().unwrap_or_else(PoisonError::into_inner);
-        StatsReport {
-            remote: remote
-                .iter()
-                .map(|(uid, c)| {
-                    (
-                        uid.clone(),
-                        RemoteStats {
-                            audio_packets: c.audio_packets.get(),
-                            audio_frames_decoded: c.audio_frames_decoded.get(),
-                            video_packets: c.video_packets.get(),
-                            video_frames_decoded: c.video_frames_decoded.get(),
-                        },
-                    )
-                })
-                .collect(),
-            local: LocalStats {
-                audio_packets_sent: self.audio_packets_sent.get(),
-                video_frames_sent: self.video_frames_sent.get(),
-            },
-        }
-    }
 }
 
 fn ended() -> CallsException {
@@ -135,8 +80,7 @@ impl Session {
         let settings = options.config.call.clone();
         let camera = CameraPlan::check(&options.config)?;
         let Joining { joined, room, room_events, devices, link, mut first_offer } =
-            join_room(&options, camera.is_some()).await?;
-        let Devices { source, sink, mixer, encoder } = devices;
+            join_room(&options, camera.is_some().then_some(LINK_VIDEO_CODEC)).await?;
 
         // Commands from the app and plugins are the local user's (`from` of capability commands).
         bus.set_local_user(joined.you.clone());
@@ -144,13 +88,12 @@ impl Session {
 
         let (finished_tx, finished) = watch::channel(false);
         let stats = Arc::new(SharedStats::default());
-        let (link_tx, link_events) = mpsc::unbounded_channel();
-        let (levels_tx, levels) = mpsc::channel(LEVEL_QUEUE);
         let mut semantics = CallSemantics::new(joined.session_id.clone(), joined.you.clone(), &settings);
-        let gate = MuteGate::new(settings.start_with_audio_muted);
         let now = Instant::now();
         let first_events = semantics.joined(joined.you.clone(), joined.users.clone(), now);
         let tap = MediaTap::new(bus.clone(), started_at);
+        let audio =
+            SessionAudio::new(devices, settings.start_with_audio_muted, tap.clone(), Arc::clone(&stats));
         let video = SessionVideo::new(
             &options.config,
             camera,
@@ -166,28 +109,14 @@ impl Session {
             semantics,
             room,
             room_events,
-            link_options: link,
-            links: HashMap::new(),
-            spare: None,
-            spare_due: None,
-            link_tx,
-            link_events,
-            levels_tx,
-            levels,
-            speaker: SpeakerDetector::default(),
             host_commands,
-            source: Some(source),
-            sink: Some(sink),
-            mixer,
-            encoder,
-            gate,
+            links: SessionLinks::new(link),
+            audio,
+            video,
+            tap,
             stats: Arc::clone(&stats),
             finished: finished_tx,
             started_at,
-            video,
-            tap,
-            last_audio: None,
-            video_offer_due: HashSet::new(),
         };
         task.publish_all(first_events);
         tap::call_start_commands(&bus, &settings);
@@ -222,10 +151,10 @@ impl Session {
             match first_offer.take_if(|(to, _)| *to == user.resource) {
                 Some((_, first)) => {
                     let link = task.adopt_link(&user, first.link, first.events).await;
-                    task.prime_link(&link);
+                    task.audio.prime(&link);
                     // Its offer went out before we knew the call had video.
                     if task.video.is_on() && !first.video {
-                        task.video_offer_due.insert(user.resource.clone());
+                        task.links.defer_video_offer(&user.resource);
                     }
                 }
                 None => task.offer_to(user).await,
@@ -268,15 +197,14 @@ impl Session {
 
     /// The newest video frame of every participant whose video is on (the local camera
     /// included, marked `is_local`), for renderers: wait on `changed()`, then draw the
-    /// entries whose `seq` moved. See [`super::video::ParticipantFrame`].
+    /// entries whose `seq` moved. See [`crate::video::ParticipantFrame`].
     pub fn video_frames(&self) -> watch::Receiver<VideoFrames> {
         self.video_frames.clone()
     }
 
     /// How long after [`Session::start`] was called the first remote audio was decoded.
     pub fn first_remote_audio_after(&self) -> Option<Duration> {
-        let first = *self.stats.first_remote_audio.lock().unwrap_or_else(PoisonError::into_inner);
-        first.map(|t| t.saturating_duration_since(self.started_at))
+        self.stats.first_remote_audio_after(self.started_at)
     }
 }
 
@@ -287,89 +215,46 @@ fn client_exception(err: ClientError) -> CallsException {
     }
 }
 
-/// One remote participant's link.
-struct Peer {
-    user: RtcUser,
-    link: Arc<PeerLink>,
-}
-
-/// The task that owns the session's state.
+/// The task that owns the session's state: the room and the semantics, and one struct
+/// per concern.
 struct SessionTask {
     bus: Bus,
     semantics: CallSemantics,
     room: RoomSender,
     room_events: RoomEvents,
-    link_options: LinkOptions,
-    /// By the remote's resource (one per connection: a user may join twice).
-    links: HashMap<String, Peer>,
-    /// A link made ahead, with our audio track, for the next member to join: the
-    /// newcomer offers, and our side of its link is then ready when the offer arrives.
-    /// Made only while no link is being set up, so making it never delays a setup.
-    spare: Option<(PeerLink, mpsc::UnboundedReceiver<LinkEvent>)>,
-    /// When to make the spare link.
-    spare_due: Option<Instant>,
-    link_tx: mpsc::UnboundedSender<(String, LinkEvent)>,
-    link_events: mpsc::UnboundedReceiver<(String, LinkEvent)>,
-    /// The audio level of each remote frame, from the decoding tasks.
-    levels_tx: mpsc::Sender<(String, f32)>,
-    levels: mpsc::Receiver<(String, f32)>,
-    speaker: SpeakerDetector,
     /// Host commands from the bus: the app's, scripts' and plugins'.
     host_commands: HostCommands,
-    source: Option<AudioSource>,
-    sink: Option<AudioSink>,
-    mixer: Mixer,
-    encoder: OpusEncoder,
-    gate: MuteGate,
-    stats: Arc<SharedStats>,
-    finished: watch::Sender<bool>,
-    started_at: Instant,
+    /// The mesh: one link per remote connection, and the spare.
+    links: SessionLinks,
+    /// Microphone, speaker, encoding, decoding and the active speaker.
+    audio: SessionAudio,
     video: SessionVideo,
     /// The media tap for plugins that want encoded frames (recording).
     tap: MediaTap,
-    /// The newest microphone frame and when it came (none while muted), for new links.
-    last_audio: Option<(LastAudio, Instant)>,
-    /// Links (by the remote's resource) on which we offer video once the answer to our
-    /// offer in flight is in: an offer now would cross it.
-    video_offer_due: HashSet<String>,
-}
-
-/// The newest microphone frame: raw while alone and not recording (nothing is encoded
-/// then), else as sent.
-#[derive(Clone)]
-enum LastAudio {
-    Raw(Vec<i16>),
-    Encoded(Bytes),
+    stats: Arc<SharedStats>,
+    finished: watch::Sender<bool>,
+    started_at: Instant,
 }
 
 impl SessionTask {
     async fn run(mut self) {
-        self.want_spare();
+        self.links.want_spare();
         loop {
             let timer = sleep_until(self.semantics.next_deadline());
-            let spare_timer = sleep_until(self.spare_due);
-            let frames = async {
-                match self.source.as_mut() {
-                    Some(source) => source.frames().recv().await,
-                    None => std::future::pending().await,
-                }
-            };
+            let spare_timer = sleep_until(self.links.spare_due());
             tokio::select! {
-                frame = frames => match frame {
-                    Some(frame) => self.send_audio(frame.samples).await,
-                    None => self.source_ended(),
+                input = self.audio.next() => match input {
+                    AudioInput::Frame(samples) => self.send_audio(samples).await,
+                    AudioInput::SourceEnded => self.source_ended(),
+                    AudioInput::Level(uid, dbfs) => self.on_level(&uid, dbfs),
                 },
                 message = self.room_events.recv() => match message {
                     Some(message) => self.on_server(message).await,
                     None => self.signaling_lost("the connection to the signaling server was lost".to_owned()).await,
                 },
-                Some((resource, event)) = self.link_events.recv() => self.on_link(resource, event).await,
-                Some((uid, dbfs)) = self.levels.recv() => self.on_level(&uid, dbfs),
+                Some((resource, event)) = self.links.next_event() => self.on_link(resource, event).await,
                 Some(request) = self.host_commands.recv() => self.on_host_command(request).await,
-                () = spare_timer => {
-                    self.spare_due = None;
-                    self.make_spare().await;
-                }
+                () = spare_timer => self.links.make_spare(self.semantics.is_ended()).await,
                 () = timer => {
                     let events = self.semantics.on_timer(Instant::now());
                     self.publish_all(events);
@@ -409,9 +294,7 @@ impl SessionTask {
     /// the side that made its first offer offers again (the other side answers with its
     /// own track added), so audio never stops and there is no glare.
     async fn renegotiate_video(&mut self) {
-        let peers: Vec<(RtcUser, Arc<PeerLink>)> =
-            self.links.values().map(|p| (p.user.clone(), Arc::clone(&p.link))).collect();
-        for (user, link) in peers {
+        for (user, link) in self.links.peers() {
             self.add_video_to_link(&user, &link).await;
         }
     }
@@ -426,9 +309,7 @@ impl SessionTask {
         };
         match offered.await {
             Ok(Some(offer)) => self.signal(user, offer),
-            Ok(None) if offers => {
-                self.video_offer_due.insert(user.resource.clone());
-            }
+            Ok(None) if offers => self.links.defer_video_offer(&user.resource),
             Ok(None) => {}
             Err(e) => self.error(
                 ErrorCode::PeerConnectionFailed,
@@ -453,39 +334,8 @@ impl SessionTask {
         }
     }
 
-    /// A link with our audio track: the spare if there is one, else a new one.
-    async fn audio_link(&mut self) -> Result<(PeerLink, mpsc::UnboundedReceiver<LinkEvent>), rtc::RtcError> {
-        if let Some(spare) = self.spare.take() {
-            return Ok(spare);
-        }
-        let (link, events) = PeerLink::new(self.link_options.clone()).await?;
-        link.add_audio_track().await?;
-        Ok((link, events))
-    }
-
-    /// Asks for the spare link (see `spare`) in [`SPARE_DELAY`].
-    fn want_spare(&mut self) {
-        if self.spare.is_none() {
-            self.spare_due = Some(Instant::now() + SPARE_DELAY);
-        }
-    }
-
-    /// Makes the spare link (see `spare`) unless there is one or a link is being set up.
-    async fn make_spare(&mut self) {
-        let in_setup =
-            self.links.values().any(|p| matches!(p.link.state(), LinkState::New | LinkState::Connecting));
-        if self.spare.is_some() || in_setup || self.semantics.is_ended() {
-            return;
-        }
-        match self.audio_link().await {
-            Ok(spare) => self.spare = Some(spare),
-            // The link made when a member joins reports the failure, if it fails again.
-            Err(e) => tracing::debug!("making a spare link: {e}"),
-        }
-    }
-
     async fn new_link(&mut self, user: &RtcUser) -> Option<Arc<PeerLink>> {
-        match self.audio_link().await {
+        match self.links.audio_link().await {
             Ok((link, events)) => Some(self.adopt_link(user, Arc::new(link), events).await),
             Err(e) => {
                 self.error(
@@ -504,7 +354,7 @@ impl SessionTask {
         &mut self,
         user: &RtcUser,
         link: Arc<PeerLink>,
-        mut events: mpsc::UnboundedReceiver<LinkEvent>,
+        events: mpsc::UnboundedReceiver<LinkEvent>,
     ) -> Arc<PeerLink> {
         if let Err(e) = self.video.add_track(&user.resource, &link).await {
             self.error(
@@ -513,52 +363,7 @@ impl SessionTask {
                 user.uid.clone(),
             );
         }
-        // Every link's events meet in one channel, tagged with the peer, so the session's
-        // select! has one arm for all links. Events from before (a first offer's
-        // candidates) waited in `events`.
-        let tx = self.link_tx.clone();
-        let resource = user.resource.clone();
-        switchboard_runtime::exec::spawn(async move {
-            while let Some(event) = events.recv().await {
-                if tx.send((resource.clone(), event)).is_err() {
-                    break;
-                }
-            }
-        });
-        self.links.insert(user.resource.clone(), Peer { user: user.clone(), link: Arc::clone(&link) });
-        link
-    }
-
-    /// Gives a new link the newest microphone frame, to send the moment it connects
-    /// rather than at the next frame, up to 20 ms later (see `PeerLink::hold_audio`).
-    /// Called once the offer or answer is on its way: the link connects a few ms later.
-    fn prime_link(&self, link: &Arc<PeerLink>) {
-        let Some((audio, at)) = self.last_audio.clone() else { return };
-        let link = Arc::clone(link);
-        switchboard_runtime::exec::spawn(async move {
-            let packet = match audio {
-                LastAudio::Encoded(packet) => packet,
-                // Alone until now, nothing was encoded. Encoding takes a few tenths of a
-                // ms: on a thread of its own, with an encoder of its own, it overlaps the
-                // trip of the offer or answer just queued instead of delaying it.
-                LastAudio::Raw(samples) => {
-                    let encoded = tokio::task::spawn_blocking(move || {
-                        OpusEncoder::new().and_then(|mut encoder| encoder.encode(&samples))
-                    });
-                    match encoded.await {
-                        Ok(Ok(packet)) => Bytes::from(packet),
-                        failed => {
-                            tracing::debug!("encoding the newest frame for a new link: {failed:?}");
-                            return;
-                        }
-                    }
-                }
-            };
-            let frame = rtc::AudioFrame { data: packet, duration: AudioFormat::FRAME_DURATION };
-            if let Err(e) = link.hold_audio(&frame, at).await {
-                tracing::debug!("holding audio for a new link: {e}");
-            }
-        });
+        self.links.adopt(user, link, events)
     }
 
     async fn offer_to(&mut self, user: RtcUser) {
@@ -566,7 +371,7 @@ impl SessionTask {
         match link.create_offer().await {
             Ok(offer) => {
                 self.signal(&user, offer);
-                self.prime_link(&link);
+                self.audio.prime(&link);
             }
             Err(e) => self.error(
                 ErrorCode::PeerConnectionFailed,
@@ -604,26 +409,22 @@ impl SessionTask {
                 match link.accept_offer(payload).await {
                     Ok(answer) => {
                         self.signal(&from, answer);
-                        self.prime_link(&link);
+                        self.audio.prime(&link);
                         Ok(())
                     }
                     Err(e) => Err(e),
                 }
             }
-            Some("answer") => {
-                let Some(link) = self.links.get(&from.resource).map(|peer| Arc::clone(&peer.link)) else {
-                    return;
-                };
-                let accepted = link.accept_answer(payload).await;
-                if accepted.is_ok() && self.video_offer_due.remove(&from.resource) {
-                    self.add_video_to_link(&from, &link).await;
+            Some("answer") => match self.links.accept_answer(&from.resource, payload).await {
+                Ok(Some(video_due)) => {
+                    self.add_video_to_link(&from, &video_due).await;
+                    Ok(())
                 }
-                accepted
-            }
-            _ if payload.get("candidate").is_some() => match self.links.get(&from.resource) {
-                Some(peer) => peer.link.add_remote_candidate(payload).await,
-                None => return,
+                accepted => accepted.map(drop),
             },
+            _ if payload.get("candidate").is_some() => {
+                self.links.add_remote_candidate(&from.resource, payload).await
+            }
             _ => {
                 tracing::debug!(from = from.uid, "ignoring an unknown signal payload");
                 return;
@@ -643,7 +444,7 @@ impl SessionTask {
         match message {
             ServerMessage::UserJoined { user, users } => {
                 let newcomer = (user.resource != self.semantics.local().resource
-                    && !self.links.contains_key(&user.resource))
+                    && !self.links.contains(&user.resource))
                 .then(|| user.clone());
                 let events = self.semantics.user_joined(user, users, now);
                 self.publish_all(events);
@@ -656,21 +457,13 @@ impl SessionTask {
                 }
             }
             ServerMessage::UserLeft { user, users } => {
-                self.video_offer_due.remove(&user.resource);
-                if let Some(peer) = self.links.remove(&user.resource) {
-                    close_link(peer).await;
-                }
-                let still_here = self.links.values().any(|p| p.user.uid == user.uid);
-                if !still_here {
-                    self.mixer.remove(&user.uid);
-                }
+                let still_here = self.links.user_left(&user).await;
+                let spotlight_left = if still_here { None } else { self.audio.participant_left(&user.uid) };
                 self.video.link_closed(&user, still_here);
-                let uid = user.uid.clone();
                 let mut events = self.semantics.user_left(user, users, now);
                 // The spotlight leaves with the speaker, before `call_ended` when the leave
                 // ended a two-person call: nothing about the call comes after its end.
-                if !still_here
-                    && let Some(uid) = self.speaker.remove(&uid)
+                if let Some(uid) = spotlight_left
                     && !self.semantics.is_ended()
                 {
                     let at =
@@ -678,7 +471,7 @@ impl SessionTask {
                     events.insert(at, Event::ActiveSpeakerChanged { uid });
                 }
                 self.publish_all(events);
-                self.want_spare();
+                self.links.want_spare();
             }
             ServerMessage::Signal { from, payload } => self.on_signal(from, payload).await,
             ServerMessage::StateChanged { user, change } => {
@@ -744,7 +537,7 @@ impl SessionTask {
                 // A new receiver needs a keyframe to start from.
                 if state == LinkState::Connected {
                     self.video.keyframe_requested();
-                    self.want_spare();
+                    self.links.want_spare();
                 }
                 tracing::debug!(peer = user.uid, %state, "link state");
             }
@@ -752,28 +545,13 @@ impl SessionTask {
                 let counters = self.stats.remote(&user.uid);
                 match track.kind {
                     MediaKind::Audio => {
-                        let decoder = match OpusDecoder::new() {
-                            Ok(decoder) => decoder,
-                            Err(e) => {
-                                self.error(
-                                    ErrorCode::Error,
-                                    format!("creating an Opus decoder: {e}"),
-                                    user.uid,
-                                );
-                                return;
-                            }
-                        };
-                        let outlets = AudioOutlets {
-                            mixer: self.mixer.clone(),
-                            counters,
-                            stats: Arc::clone(&self.stats),
-                            tap: self.tap.clone(),
-                            levels: self.levels_tx.clone(),
-                        };
-                        switchboard_runtime::exec::spawn(decode_audio(track, decoder, user.uid, outlets));
+                        if let Err(e) = self.audio.receive(track, user.uid.clone(), counters) {
+                            self.error(ErrorCode::Error, format!("creating an Opus decoder: {e}"), user.uid);
+                        }
                     }
                     MediaKind::Video => {
-                        let outcome = self.video.receive(&user, track, counters, Arc::clone(&peer.link));
+                        let link = Arc::clone(&peer.link);
+                        let outcome = self.video.receive(&user, track, counters, link);
                         self.apply_video(outcome).await;
                     }
                 }
@@ -785,58 +563,30 @@ impl SessionTask {
 
     /// One frame's audio level of a participant, for the active speaker.
     fn on_level(&mut self, uid: &str, dbfs: f32) {
-        if let Some(uid) = self.speaker.observe(uid, dbfs, Instant::now()) {
+        if let Some(uid) = self.audio.level(uid, dbfs) {
             self.bus.publish(Event::ActiveSpeakerChanged { uid });
         }
     }
 
+    /// One microphone frame: its level for the active speaker, then, encoded, to every link.
     async fn send_audio(&mut self, samples: Vec<i16>) {
-        // A muted microphone is silence to the active speaker too.
         let local = self.semantics.local().uid.clone();
-        let dbfs = if self.gate.is_muted() { f32::NEG_INFINITY } else { level_dbfs(&samples) };
-        self.on_level(&local, dbfs);
+        if let Some(uid) = self.audio.local_level(&local, &samples) {
+            self.bus.publish(Event::ActiveSpeakerChanged { uid });
+        }
         let now = Instant::now();
-        if self.gate.is_muted() {
-            self.last_audio = None;
-            return;
-        }
-        // Alone, nothing is encoded (nobody to send it to), unless a recorder wants it.
-        if self.links.is_empty() && !self.tap.recording() {
-            self.last_audio = Some((LastAudio::Raw(samples), now));
-            return;
-        }
-        let packet = match self.encoder.encode(&samples) {
-            Ok(packet) => Bytes::from(packet),
-            Err(e) => {
-                self.error(ErrorCode::Error, format!("encoding audio: {e}"), String::new());
-                return;
+        match self.audio.encode(&local, samples, now, !self.links.is_empty()) {
+            Ok(Some(frame)) => {
+                let sent = self.links.send_audio(&frame, now).await;
+                self.stats.audio_packets_sent.add(sent);
             }
-        };
-        self.last_audio = Some((LastAudio::Encoded(packet.clone()), now));
-        self.tap.opus(&self.semantics.local().uid, &packet);
-        let frame = rtc::AudioFrame { data: packet, duration: AudioFormat::FRAME_DURATION };
-        for peer in self.links.values() {
-            if peer.link.state() != LinkState::Connected {
-                // Sent the moment the link connects, instead of at the next frame.
-                if let Err(e) = peer.link.hold_audio(&frame, now).await {
-                    tracing::debug!(peer = peer.user.uid, "holding audio: {e}");
-                }
-                continue;
-            }
-            match peer.link.send_audio(&frame).await {
-                Ok(()) => self.stats.audio_packets_sent.add(1),
-                Err(e) => tracing::debug!(peer = peer.user.uid, "sending audio: {e}"),
-            }
+            Ok(None) => {}
+            Err(e) => self.error(ErrorCode::Error, format!("encoding audio: {e}"), String::new()),
         }
     }
 
     fn source_ended(&mut self) {
-        let error = self.source.as_ref().and_then(AudioSource::take_error);
-        self.source = None;
-        let message = match error {
-            Some(e) => format!("the audio input stopped: {e}"),
-            None => "the audio input stopped".to_owned(),
-        };
+        let message = self.audio.source_ended();
         self.error(ErrorCode::DeviceMissing, message, String::new());
     }
 
@@ -857,7 +607,7 @@ impl SessionTask {
     async fn carry_out(&mut self, command: Command) -> Result<(), CallsException> {
         match command {
             Command::MuteAudio { muted } => {
-                self.gate.set_muted(muted);
+                self.audio.set_muted(muted);
                 let events = self.semantics.set_local_muted(muted);
                 if !events.is_empty() {
                     self.broadcast(StateChange::MuteChanged { muted });
@@ -921,7 +671,7 @@ impl SessionTask {
                 Ok(())
             }
             Command::RouteAudioOutput { device, announce } => {
-                tap::route_audio_output(self.sink.as_mut(), &self.bus, device, announce)
+                self.audio.route_output(&self.bus, device, announce)
             }
             other => Err(CallsException::new(
                 ErrorCode::InvalidArgument,
@@ -932,19 +682,9 @@ impl SessionTask {
 
     /// Releases everything: links, devices, the room socket. Idempotent.
     async fn shutdown(&mut self) {
-        for (_, peer) in self.links.drain() {
-            close_link(peer).await;
-        }
-        if let Some((spare, _)) = self.spare.take() {
-            close_unused(&spare).await;
-        }
+        self.links.close_all().await;
         self.video.stop();
-        if let Some(source) = self.source.take() {
-            source.stop();
-        }
-        if let Some(sink) = self.sink.take()
-            && let Err(e) = sink.stop()
-        {
+        if let Err(e) = self.audio.stop() {
             self.error(ErrorCode::DeviceMissing, format!("closing the audio output: {e}"), String::new());
         }
         self.room.close().await;
@@ -966,7 +706,10 @@ struct Joining {
 
 /// Opens the devices, the WebSocket and a first offer at once, then joins the room with
 /// the offer. Nothing is left open on failure.
-async fn join_room(options: &SessionOptions, video: bool) -> Result<Joining, CallsException> {
+async fn join_room(
+    options: &SessionOptions,
+    video: Option<rtc::VideoCodec>,
+) -> Result<Joining, CallsException> {
     let client = SignalingClient::new(&options.server).map_err(client_exception)?;
     // Three things at once, none of them visible to the room: the audio devices open (on
     // a blocking thread: a real device takes milliseconds), the WebSocket handshake, and
@@ -1035,112 +778,10 @@ async fn join_room(options: &SessionOptions, video: bool) -> Result<Joining, Cal
     Ok(Joining { joined, room, room_events, devices, link, first_offer })
 }
 
-/// The audio devices and the encoder a session opens before it joins.
-struct Devices {
-    source: AudioSource,
-    sink: AudioSink,
-    mixer: Mixer,
-    encoder: OpusEncoder,
-}
-
-impl Devices {
-    /// Opens the configured microphone and speaker (blocking).
-    fn open(media: &MediaConfig) -> Result<Self, CallsException> {
-        let options = media::DeviceOptions::from(media);
-        let source = media::start_source_with(&media.audio_input, options)
-            .map_err(|e| CallsException::new(e.code(), format!("opening audio input: {e}")))?;
-        let mixer = Mixer::new();
-        let sink = media::start_sink_with(&media.audio_output, mixer.clone(), options)
-            .map_err(|e| CallsException::new(e.code(), format!("opening audio output: {e}")))?;
-        let encoder = OpusEncoder::new().map_err(|e| {
-            CallsException::new(ErrorCode::SdkInitError, format!("creating the Opus encoder: {e}"))
-        })?;
-        tracing::debug!(target: switchboard_signaling::SETUP_TRACE, stage = "devices ready");
-        Ok(Self { source, sink, mixer, encoder })
-    }
-}
-
-/// A link made and offered while the WebSocket opens, before anyone in the room is known:
-/// its offer rides in the join (see `ClientMessage::Join`), for the member in the room the
-/// longest.
-struct FirstOffer {
-    link: Arc<PeerLink>,
-    /// Held, not read, until the link has its peer: its first candidates wait here.
-    events: mpsc::UnboundedReceiver<LinkEvent>,
-    offer: serde_json::Value,
-    /// Whether the offer has our video track.
-    video: bool,
-}
-
-impl FirstOffer {
-    /// A link with our audio track, and our video track on a video call, and its offer.
-    async fn make(options: LinkOptions, video: bool) -> Result<Self, rtc::RtcError> {
-        let (link, events) = PeerLink::new(options).await?;
-        let offered = async {
-            link.add_audio_track().await?;
-            if video {
-                link.add_video_track(LINK_VIDEO_CODEC).await?;
-            }
-            link.create_offer().await
-        };
-        match offered.await {
-            Ok(offer) => Ok(Self { link: Arc::new(link), events, offer, video }),
-            Err(e) => {
-                close_unused(&link).await;
-                Err(e)
-            }
-        }
-    }
-}
-
-/// Closes a link made ahead that no member took.
-async fn close_unused(link: &PeerLink) {
-    if let Err(e) = link.close().await {
-        tracing::debug!("closing an unused link: {e}");
-    }
-}
-
 /// Sleeps until `at`; forever when there is nothing to wait for.
 async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at.into()).await,
         None => std::future::pending().await,
-    }
-}
-
-async fn close_link(peer: Peer) {
-    if let Err(e) = peer.link.close().await {
-        tracing::debug!(peer = peer.user.uid, "closing link: {e}");
-    }
-}
-
-/// Where a remote participant's decoded audio goes, besides the speaker.
-struct AudioOutlets {
-    mixer: Mixer,
-    counters: Arc<RemoteCounters>,
-    stats: Arc<SharedStats>,
-    tap: MediaTap,
-    levels: mpsc::Sender<(String, f32)>,
-}
-
-async fn decode_audio(mut track: rtc::RemoteTrack, mut decoder: OpusDecoder, uid: String, out: AudioOutlets) {
-    let AudioOutlets { mixer, counters, stats, tap, levels } = out;
-    while let Some(frame) = track.frames.recv().await {
-        counters.audio_packets.add(1);
-        tap.opus(&uid, &frame.data);
-        match decoder.decode(&frame.data) {
-            Ok(pcm) => {
-                counters.audio_frames_decoded.add(1);
-                stats
-                    .first_remote_audio
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .get_or_insert_with(Instant::now);
-                // A level report lost to a full queue only delays the spotlight.
-                let _ = levels.try_send((uid.clone(), level_dbfs(&pcm)));
-                mixer.push(&uid, pcm);
-            }
-            Err(e) => tracing::debug!(uid, "undecodable audio packet: {e}"),
-        }
     }
 }

@@ -2,9 +2,10 @@
 //! hysteresis that the spotlight does not flicker between people, turned into
 //! `active_speaker_changed` events (beyond the seed; the spotlight layout needs it).
 //!
-//! A pure state machine, time passed in: the session feeds it one level per 20 ms audio
-//! frame of each participant (decoded remote audio, and the local microphone while it is
-//! not muted) and publishes what [`SpeakerDetector::observe`] returns.
+//! A pure state machine, time passed in: the session's audio (`audio.rs`) feeds it one
+//! level per 20 ms audio frame of each participant (decoded remote audio, and the local
+//! microphone while it is not muted) and the session task publishes what
+//! [`SpeakerDetector::observe`] returns.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

@@ -3,9 +3,11 @@
 //! the host commands those plugins return (`announce_recording`, `announce_pip_mode`,
 //! `route_audio_output`).
 //!
-//! Kept out of `runtime.rs` so that the runtime only has one-line hooks: the frames are
-//! copied once into an `Arc` and shared by every tapping plugin; when no running plugin
-//! wants media the tap costs one atomic load per frame.
+//! Kept out of the media it taps, so that audio (`audio.rs`) and [`crate::video`] have
+//! one-line hooks, each with its own clone of the `MediaTap`, and the session task in
+//! [`crate::runtime`] only turns recording on and off: the frames are copied once into an
+//! `Arc` and shared by every tapping plugin; when no running plugin wants media the tap
+//! costs one atomic load per frame. A leaf module: it imports nothing of this crate.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -2,11 +2,13 @@
 //! video track decoded on its own thread, `pauseVideo`, `switchCamera`, and the switch of
 //! an audio-only call to video.
 //!
-//! The session task ([`super::runtime`]) owns a `SessionVideo` and calls it from a few
+//! The session task ([`crate::runtime`]) owns a `SessionVideo` and calls it from a few
 //! hooks (a link is made, a remote track starts, a state change arrives, a command). The
 //! methods return a `VideoOutcome`: the events to publish, the state changes to tell the
 //! room, and whether the links must be renegotiated, which the session carries out, since
-//! it owns the room and the links.
+//! it owns the room and the links (`links.rs`). Video imports neither the task nor the
+//! links nor audio: it is handed `PeerLink`s, and counts into the shared counters
+//! (`stats.rs`).
 //!
 //! Threads, not tasks, do the heavy work, because the session runs on the bus executor's
 //! single thread and a 5 ms VP8 encode there would delay audio:
@@ -34,8 +36,8 @@ use switchboard_core::model::{CallsException, ErrorCode};
 use switchboard_core::{Event, RtcUser};
 use tokio::sync::{mpsc, watch};
 
-use super::runtime::{RemoteCounters, SharedStats};
-use super::tap::MediaTap;
+use crate::stats::{RemoteCounters, SharedStats};
+use crate::tap::MediaTap;
 use switchboard_media::video::{
     CameraSet, DEFAULT_CODEC, EncodedFrame, EncoderSettings, I420Frame, KeyframeRequest, SourceSettings,
     VideoCodec, VideoDecoder, VideoEncoder, VideoError, VideoSource,
@@ -179,7 +181,7 @@ pub(super) struct SessionVideo {
     media: MediaConfig,
     local: RtcUser,
     session_id: String,
-    /// The cameras checked at start, used by the first [`Self::turn_on`].
+    /// The cameras checked at start, used by the first [`Self::open_camera`].
     plan: Option<CameraPlan>,
     source: Option<VideoSource>,
     paused: bool,
