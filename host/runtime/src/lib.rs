@@ -18,4 +18,5 @@ pub mod exec;
 pub mod isolation;
 pub mod listeners;
 pub mod loader;
+mod mailbox;
 pub mod plugin;

@@ -16,10 +16,10 @@ use switchboard_core::view::{UiInput, ViewRequest};
 use switchboard_core::wire::{HostMessage, PluginReply, WIRE_VERSION};
 use switchboard_core::{Command, Event, RtcUser};
 
-use super::mailbox::Mailbox;
 use super::{Bus, DeliveryProbe, MediaTapFrame, STATE_FAILED, STATE_RUNNING, STATE_STOPPED, Shared};
 use crate::isolation::{Instance, IsolationPolicy};
 use crate::loader::PluginSpec;
+use crate::mailbox::Mailbox;
 use crate::plugin::PluginError;
 use switchboard_config::{Isolation, OnCrash};
 

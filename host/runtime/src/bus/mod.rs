@@ -6,7 +6,7 @@
 //!
 //! - [`Bus::publish`]: an event for every plugin subscribed to its kind and every listener.
 //!   The event is serialized once; every subscriber gets the same bytes, in publication
-//!   order. Events are batched per plugin (see `mailbox`), so a burst costs one C call per
+//!   order. Events are batched per plugin (see the crate's `mailbox` module), so a burst costs one C call per
 //!   plugin, not one per event.
 //! - [`Bus::command`]: the app (or a script) asks for an action. Host commands (`mute_audio`,
 //!   `end_session`, ...) go to the host as [`HostRequest`]s, on the channel
@@ -38,7 +38,6 @@
 //! live in it).
 
 mod actor;
-pub(crate) mod mailbox;
 mod swap;
 
 use std::collections::BTreeMap;
@@ -55,13 +54,13 @@ use switchboard_core::{Capability, Command, Event, EventKind, RtcUser};
 use tokio::sync::{mpsc, oneshot};
 
 use self::actor::{EventBytes, PluginActor, PluginRequest};
-use self::mailbox::Mailbox;
 pub use self::swap::SwapError;
 use crate::isolation::Instance;
 use crate::listeners::{
     CallsEventListener, ListenerActor, ListenerError, ListenerHub, ListenerItem, ListenerRequest,
 };
 use crate::loader::{self, LoadError, PluginSearch, PluginSpec};
+use crate::mailbox::Mailbox;
 use crate::plugin::PluginError;
 
 const STATE_RUNNING: u8 = 0;
