@@ -16,7 +16,9 @@
 pub mod bus;
 pub mod exec;
 pub mod isolation;
+mod library;
 pub mod listeners;
 pub mod loader;
 mod mailbox;
 pub mod plugin;
+mod policy;

@@ -6,11 +6,11 @@
 
 use std::sync::Arc;
 
-use switchboard_core::abi::{ABI_VERSION, FreeBufferFn, SbBuffer, SbMediaFrame, SbStr, status};
+use switchboard_core::abi::{ABI_VERSION, SbBuffer, SbMediaFrame, SbStr, status};
 use switchboard_core::sdk::MediaFrame;
 use switchboard_core::wire::{HostEnvelope, HostMessage, PluginReply};
 
-use crate::loader::PluginLibrary;
+use crate::library::{PluginLibrary, take_buffer, with_buffer};
 
 /// Why a call into a plugin failed. Every variant names the plugin.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -159,48 +159,6 @@ impl PluginError {
             other => (status::ERROR, other.to_string()),
         }
     }
-}
-
-/// Copies a buffer the plugin returned and gives it back to the plugin.
-///
-/// # Safety
-/// `buffer` was returned by the plugin whose `free_buffer` is `free`, is unchanged, and is
-/// not used again.
-pub(crate) unsafe fn take_buffer(free: FreeBufferFn, buffer: SbBuffer) -> Vec<u8> {
-    // SAFETY: forwarded from the caller.
-    unsafe { with_buffer(free, buffer, <[u8]>::to_vec) }
-}
-
-/// Runs `f` on the bytes of a plugin buffer, then gives the buffer back to the plugin (also
-/// when `f` panics), so replies can be decoded in place without a copy.
-///
-/// # Safety
-/// As for [`take_buffer`].
-unsafe fn with_buffer<R>(free: FreeBufferFn, buffer: SbBuffer, f: impl FnOnce(&[u8]) -> R) -> R {
-    struct Guard {
-        free: FreeBufferFn,
-        buffer: Option<SbBuffer>,
-    }
-    impl Drop for Guard {
-        fn drop(&mut self) {
-            if let Some(buffer) = self.buffer.take() {
-                // SAFETY: the caller of `with_buffer` guarantees the buffer belongs to this
-                // plugin and is given back once; `take` makes this the only give-back.
-                unsafe { (self.free)(buffer) };
-            }
-        }
-    }
-    let bytes: &[u8] = if buffer.ptr.is_null() || buffer.len == 0 {
-        &[]
-    } else {
-        // SAFETY: the plugin guarantees `ptr` is valid for `len` bytes until freed, and the
-        // guard frees it only after `f` returns.
-        unsafe { std::slice::from_raw_parts(buffer.ptr, buffer.len) }
-    };
-    let guard = Guard { free, buffer: Some(buffer) };
-    let result = f(bytes);
-    drop(guard);
-    result
 }
 
 /// One live plugin instance. Calls need `&mut self`: the ABI allows one call at a time per

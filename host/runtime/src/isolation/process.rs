@@ -18,10 +18,10 @@ use switchboard_core::abi::status;
 use switchboard_core::sdk::MediaFrame;
 use switchboard_core::wire::{HostEnvelope, HostMessage, PluginReply};
 
-use super::IsolationPolicy;
 use super::frame::{self, Op};
-use crate::loader::PluginLibrary;
+use crate::library::PluginLibrary;
 use crate::plugin::{PluginError, status_error};
+use crate::policy::IsolationPolicy;
 
 /// The hidden subcommand the child runs.
 pub const PLUGIN_HOST_SUBCOMMAND: &str = "plugin-host";
