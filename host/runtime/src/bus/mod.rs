@@ -55,7 +55,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use self::actor::{EventBytes, PluginActor, PluginRequest};
 pub use self::swap::SwapError;
-use crate::isolation::Instance;
+use crate::instance::{self, PluginHandle};
 use crate::listeners::{
     CallsEventListener, ListenerActor, ListenerError, ListenerHub, ListenerItem, ListenerRequest,
 };
@@ -285,15 +285,15 @@ impl Bus {
         }
         // Create every instance before starting any thread: a bad setting stops the start
         // with nothing half-running.
-        let mut instances = Vec::with_capacity(specs.len());
+        let mut instances: Vec<Box<dyn PluginHandle>> = Vec::with_capacity(specs.len());
         for spec in &specs {
-            let instance = Instance::create(spec.library.clone(), &spec.settings, &spec.isolation)
+            let instance = instance::create(spec.library.clone(), &spec.settings, &spec.isolation)
                 .map_err(|source| BusError::Create { plugin: spec.library.id().to_owned(), source })?;
             instances.push(instance);
         }
 
         let mut subscribers: BTreeMap<EventKind, Vec<usize>> = BTreeMap::new();
-        let mut providers = BTreeMap::new();
+        let mut providers: BTreeMap<Capability, usize> = BTreeMap::new();
         let mut media_taps = Vec::new();
         let mut layout = None;
         for (index, instance) in instances.iter().enumerate() {
@@ -306,7 +306,7 @@ impl Bus {
             }
             for capability in &d.capabilities {
                 if let Some(&first) = providers.get(capability) {
-                    let first: &Instance = &instances[first];
+                    let first = &instances[first];
                     tracing::warn!(
                         "plugins `{}` and `{}` both provide `{capability}`; `{}` (loaded first) gets its commands",
                         first.id(),

@@ -14,6 +14,7 @@ use std::path::Path;
 use switchboard_core::abi::status;
 
 use super::frame::{self, Op};
+use crate::handle::PluginHandle;
 use crate::library::{LoadError, load};
 use crate::plugin::{PluginError, PluginInstance};
 
