@@ -16,8 +16,17 @@
 //!   `Some(frame)` when a picture is complete. On an error, ask the sender for a keyframe.
 //! - [`I420Frame::to_rgba`] for renderers.
 //! - [`read_pattern`] for tests: which pattern a decoded frame shows and its frame counter.
+//!
+//! The submodules depend one way (each uses only those after it; all use [`VideoError`],
+//! defined here, and everything public is re-exported here):
+//!
+//! ```text
+//! coder   -> vp8, h264 -> codec, frame      (VideoEncoder/VideoDecoder pick the codec)
+//! source  -> pattern -> frame
+//! ```
 
 mod codec;
+mod coder;
 mod frame;
 mod h264;
 mod pattern;
@@ -26,9 +35,8 @@ mod source;
 mod v4l2;
 mod vp8;
 
-pub use codec::{
-    DEFAULT_CODEC, EncodedFrame, EncoderSettings, KeyframeRequest, VideoCodec, VideoDecoder, VideoEncoder,
-};
+pub use codec::{DEFAULT_CODEC, EncodedFrame, EncoderSettings, KeyframeRequest, VideoCodec};
+pub use coder::{VideoDecoder, VideoEncoder};
 pub use frame::{I420Frame, rgb_to_yuv, yuv_to_rgb};
 pub use h264::{H264Decoder, H264Encoder};
 pub use pattern::{
