@@ -22,9 +22,11 @@
 //!
 //! ```text
 //! coder   -> vp8, h264 -> codec, frame      (VideoEncoder/VideoDecoder pick the codec)
+//! source  -> v4l2 -> capture -> frame       (v4l2 only with the `v4l2` feature)
 //! source  -> pattern -> frame
 //! ```
 
+mod capture;
 mod codec;
 mod coder;
 mod frame;
@@ -35,6 +37,7 @@ mod source;
 mod v4l2;
 mod vp8;
 
+pub use capture::SourceSettings;
 pub use codec::{DEFAULT_CODEC, EncodedFrame, EncoderSettings, KeyframeRequest, VideoCodec};
 pub use coder::{VideoDecoder, VideoEncoder};
 pub use frame::{I420Frame, rgb_to_yuv, yuv_to_rgb};
@@ -43,7 +46,7 @@ pub use pattern::{
     BAR_TOLERANCE, MIN_PATTERN_SIZE, PatternKind, PatternReading, draw as draw_pattern, read_counter,
     read_pattern,
 };
-pub use source::{Camera, CameraSet, SourceSettings, SourceStats, VideoSource};
+pub use source::{Camera, CameraSet, SourceStats, VideoSource};
 pub use vp8::{Vp8Decoder, Vp8Encoder};
 
 use switchboard_core::ErrorCode;
