@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use switchboard_core::wire::{HostEnvelope, HostMessage};
 use switchboard_core::{Event, RtcUser};
-use switchboard_runtime::isolation::{Instance, IsolationPolicy};
+use switchboard_runtime::instance::{self, PluginHandle};
+use switchboard_runtime::isolation::IsolationPolicy;
 use switchboard_runtime::loader::{self, PluginSearch};
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -26,7 +27,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[index]
 }
 
-fn measure(instance: &mut Instance, message: &[u8], warmup: usize, samples: usize) -> Vec<Duration> {
+fn measure(instance: &mut dyn PluginHandle, message: &[u8], warmup: usize, samples: usize) -> Vec<Duration> {
     for _ in 0..warmup {
         instance.handle_bytes(message).expect("handles");
     }
@@ -64,8 +65,8 @@ fn main() {
         ("out-of-process", IsolationPolicy::process(Some(PathBuf::from(env!("CARGO_BIN_EXE_switchboard"))))),
     ];
     for (name, policy) in modes {
-        let mut instance = Instance::create(library.clone(), &json!({}), &policy).expect("creates");
-        let times = measure(&mut instance, &message, warmup, samples);
+        let mut instance = instance::create(library.clone(), &json!({}), &policy).expect("creates");
+        let times = measure(instance.as_mut(), &message, warmup, samples);
         let mean = times.iter().sum::<Duration>() / times.len() as u32;
         println!(
             "| {name} | {} | {} | {} | {} | {} |",

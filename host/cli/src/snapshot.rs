@@ -11,6 +11,7 @@ use switchboard_core::wire::HostMessage;
 use switchboard_core::{Capability, Mode};
 
 use switchboard_config::file as config_file;
+use switchboard_runtime::instance::PluginHandle;
 use switchboard_runtime::loader::{self, PluginSearch};
 use switchboard_runtime::plugin::PluginInstance;
 

@@ -20,7 +20,7 @@ use actix::{Actor, Handler, Message, SyncContext};
 use switchboard_core::model::{CallSwitchRequestInfo, RtcMutedUser, RtcRecordingInfo};
 use switchboard_core::{AudioMode, CallsException, Event, RtcUser};
 
-use crate::bus::mailbox::Mailbox;
+use crate::mailbox::Mailbox;
 
 /// Receives call events. Mirrors the seed's listener: one method per seed event, each with
 /// a no-op default, plus [`on_event`](CallsEventListener::on_event) for everything.

@@ -3,6 +3,7 @@
 use switchboard_core::abi::ABI_VERSION;
 use switchboard_core::wire::HostMessage;
 use switchboard_core::{Capability, Command, Event, EventKind, PluginKind, RtcUser};
+use switchboard_runtime::instance::PluginHandle;
 use switchboard_runtime::loader::{self, LoadError, PluginSearch};
 use switchboard_runtime::plugin::{PluginError, PluginInstance};
 

@@ -16,8 +16,19 @@
 //!   `Some(frame)` when a picture is complete. On an error, ask the sender for a keyframe.
 //! - [`I420Frame::to_rgba`] for renderers.
 //! - [`read_pattern`] for tests: which pattern a decoded frame shows and its frame counter.
+//!
+//! The submodules depend one way (each uses only those after it; all use [`VideoError`],
+//! defined here, and everything public is re-exported here):
+//!
+//! ```text
+//! coder   -> vp8, h264 -> codec, frame      (VideoEncoder/VideoDecoder pick the codec)
+//! source  -> v4l2 -> capture -> frame       (v4l2 only with the `v4l2` feature)
+//! source  -> pattern -> frame
+//! ```
 
+mod capture;
 mod codec;
+mod coder;
 mod frame;
 mod h264;
 mod pattern;
@@ -26,16 +37,16 @@ mod source;
 mod v4l2;
 mod vp8;
 
-pub use codec::{
-    DEFAULT_CODEC, EncodedFrame, EncoderSettings, KeyframeRequest, VideoCodec, VideoDecoder, VideoEncoder,
-};
+pub use capture::SourceSettings;
+pub use codec::{DEFAULT_CODEC, EncodedFrame, EncoderSettings, KeyframeRequest, VideoCodec};
+pub use coder::{VideoDecoder, VideoEncoder};
 pub use frame::{I420Frame, rgb_to_yuv, yuv_to_rgb};
 pub use h264::{H264Decoder, H264Encoder};
 pub use pattern::{
     BAR_TOLERANCE, MIN_PATTERN_SIZE, PatternKind, PatternReading, draw as draw_pattern, read_counter,
     read_pattern,
 };
-pub use source::{Camera, CameraSet, SourceSettings, SourceStats, VideoSource};
+pub use source::{Camera, CameraSet, SourceStats, VideoSource};
 pub use vp8::{Vp8Decoder, Vp8Encoder};
 
 use switchboard_core::ErrorCode;

@@ -1,15 +1,20 @@
 //! Video sources: the set of cameras a participant can switch between, and the capture
 //! thread that paces frames in real time onto a channel.
+//!
+//! Opens a camera as a [`Capture`]: a synthetic pattern (here) or a V4L2 device (`v4l2`).
+//! Both that trait and [`SourceSettings`] are in `capture`, below this module and `v4l2`,
+//! so the dependency runs one way: source, then v4l2, then capture.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use switchboard_config::{MediaConfig, VideoInput};
+use switchboard_config::VideoInput;
 use tokio::sync::mpsc as tokio_mpsc;
 
 use super::VideoError;
+use super::capture::{Capture, SourceSettings};
 use super::frame::I420Frame;
 use super::pattern::{self, PatternKind};
 
@@ -144,35 +149,6 @@ fn no_camera_support(device: &str) -> VideoError {
     }
 }
 
-/// What a source produces.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SourceSettings {
-    /// Frame width in pixels.
-    pub width: u32,
-    /// Frame height in pixels.
-    pub height: u32,
-    /// Frames per second.
-    pub fps: u32,
-    /// The participant's name, drawn into pattern frames.
-    pub name: String,
-}
-
-impl SourceSettings {
-    /// From `[media] video_width`, `video_height`, `video_fps` and the participant's name.
-    pub fn from_config(media: &MediaConfig, name: &str) -> Self {
-        Self {
-            width: media.video_width,
-            height: media.video_height,
-            fps: media.video_fps,
-            name: name.to_owned(),
-        }
-    }
-
-    fn period(&self) -> Duration {
-        Duration::from_nanos(1_000_000_000 / u64::from(self.fps.max(1)))
-    }
-}
-
 /// Counters of a running source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SourceStats {
@@ -185,12 +161,6 @@ pub struct SourceStats {
     pub ticks_skipped: u64,
     /// Capture errors (a camera that stopped delivering); the last one is in the log.
     pub capture_errors: u64,
-}
-
-/// Produces frames from one camera at a time.
-pub(crate) trait Capture: Send {
-    /// The frame for tick `counter` at `timestamp_us`.
-    fn next_frame(&mut self, counter: u64, timestamp_us: u64) -> Result<I420Frame, VideoError>;
 }
 
 struct PatternCapture {

@@ -1,5 +1,7 @@
 //! Real cameras through Video4Linux2 (the `v4l2` cargo feature): listing capture devices
 //! and capturing YUYV frames converted to I420.
+//!
+//! Implements `capture`'s [`Capture`] trait; `source` opens it. It does not use `source`.
 
 use v4l::buffer::Type;
 use v4l::io::traits::CaptureStream;
@@ -8,8 +10,8 @@ use v4l::video::Capture as _;
 use v4l::{Device, FourCC};
 
 use super::VideoError;
+use super::capture::{Capture, SourceSettings};
 use super::frame::I420Frame;
-use super::source::{Capture, SourceSettings};
 
 /// Paths of the V4L2 devices that can capture video, in index order.
 pub(crate) fn list_cameras() -> Vec<String> {

@@ -16,11 +16,12 @@ use switchboard_core::view::{UiInput, ViewRequest};
 use switchboard_core::wire::{HostMessage, PluginReply, WIRE_VERSION};
 use switchboard_core::{Command, Event, RtcUser};
 
-use super::mailbox::Mailbox;
 use super::{Bus, DeliveryProbe, MediaTapFrame, STATE_FAILED, STATE_RUNNING, STATE_STOPPED, Shared};
-use crate::isolation::{Instance, IsolationPolicy};
+use crate::instance::{self, PluginHandle};
 use crate::loader::PluginSpec;
+use crate::mailbox::Mailbox;
 use crate::plugin::PluginError;
+use crate::policy::IsolationPolicy;
 use switchboard_config::{Isolation, OnCrash};
 
 /// The most events handed to a plugin in one `handle` call; bounds the size of one
@@ -68,7 +69,7 @@ pub(crate) enum PluginRequest {
     /// destroy it, and carry on with `instance`, created from `spec`.
     Replace {
         /// The new instance, already created.
-        instance: Box<Instance>,
+        instance: Box<dyn PluginHandle>,
         /// How it was made, for restarts.
         spec: Box<PluginSpec>,
         /// Events published before the swap and not yet delivered.
@@ -83,7 +84,7 @@ impl Message for PluginRequest {
 /// See the module documentation.
 pub(crate) struct PluginActor {
     id: String,
-    instance: Option<Instance>,
+    instance: Option<Box<dyn PluginHandle>>,
     /// How the instance was made: an isolated plugin that crashes is made again from it.
     spec: Option<PluginSpec>,
     /// Restarts so far (see [`IsolationPolicy::max_restarts`]).
@@ -127,7 +128,7 @@ pub(crate) fn encode_events(events: &[EventBytes], out: &mut Vec<u8>) {
 
 impl PluginActor {
     pub(crate) fn new(
-        instance: Instance,
+        instance: Box<dyn PluginHandle>,
         spec: Option<PluginSpec>,
         events: Arc<Mailbox<EventBytes>>,
         state: Arc<AtomicU8>,
@@ -187,7 +188,7 @@ impl PluginActor {
     /// An isolated plugin gets one event per message instead: if it crashes, only the
     /// event that made it crash is lost, and the restarted instance gets the rest.
     fn deliver(&mut self, batch: &[EventBytes]) {
-        let isolated = self.instance.as_ref().is_some_and(Instance::is_isolated);
+        let isolated = self.instance.as_ref().is_some_and(|i| i.is_isolated());
         for chunk in batch.chunks(if isolated { 1 } else { MAX_BATCH }) {
             if self.instance.is_none() {
                 break;
@@ -291,7 +292,7 @@ impl PluginActor {
             // Blocking is fine here: this is the plugin's own thread, and only its own
             // events wait (they stay queued in its mailbox for the new instance).
             std::thread::sleep(IsolationPolicy::backoff(attempt));
-            match Instance::create(spec.library.clone(), &spec.settings, policy) {
+            match instance::create(spec.library.clone(), &spec.settings, policy) {
                 Ok(instance) => {
                     self.instance = Some(instance);
                     if let Some(bus) = self.bus() {
@@ -310,7 +311,7 @@ impl PluginActor {
 
     /// Hot swap: the events queued before the swap go to the old instance, then the new
     /// one takes over; the old one is destroyed (its `shutdown` runs).
-    fn replace(&mut self, instance: Instance, spec: PluginSpec, pending: Vec<EventBytes>) {
+    fn replace(&mut self, instance: Box<dyn PluginHandle>, spec: PluginSpec, pending: Vec<EventBytes>) {
         self.deliver(&pending);
         let old_id = std::mem::replace(&mut self.id, instance.id().to_owned());
         if let Some(old) = self.instance.replace(instance)
@@ -363,7 +364,7 @@ impl Handler<PluginRequest> for PluginActor {
         if let PluginRequest::Replace { instance, spec, pending } = request {
             // Not `drain` first: what is queued now was published after the swap and is
             // for the new instance; `pending` holds what came before.
-            self.replace(*instance, *spec, pending);
+            self.replace(instance, *spec, pending);
             self.drain();
             return Ok(PluginReply::default());
         }

@@ -6,7 +6,7 @@
 //!
 //! - [`Bus::publish`]: an event for every plugin subscribed to its kind and every listener.
 //!   The event is serialized once; every subscriber gets the same bytes, in publication
-//!   order. Events are batched per plugin (see `mailbox`), so a burst costs one C call per
+//!   order. Events are batched per plugin (see the crate's `mailbox` module), so a burst costs one C call per
 //!   plugin, not one per event.
 //! - [`Bus::command`]: the app (or a script) asks for an action. Host commands (`mute_audio`,
 //!   `end_session`, ...) go to the host as [`HostRequest`]s, on the channel
@@ -38,7 +38,6 @@
 //! live in it).
 
 mod actor;
-pub(crate) mod mailbox;
 mod swap;
 
 use std::collections::BTreeMap;
@@ -55,13 +54,13 @@ use switchboard_core::{Capability, Command, Event, EventKind, RtcUser};
 use tokio::sync::{mpsc, oneshot};
 
 use self::actor::{EventBytes, PluginActor, PluginRequest};
-use self::mailbox::Mailbox;
 pub use self::swap::SwapError;
-use crate::isolation::Instance;
+use crate::instance::{self, PluginHandle};
 use crate::listeners::{
     CallsEventListener, ListenerActor, ListenerError, ListenerHub, ListenerItem, ListenerRequest,
 };
 use crate::loader::{self, LoadError, PluginSearch, PluginSpec};
+use crate::mailbox::Mailbox;
 use crate::plugin::PluginError;
 
 const STATE_RUNNING: u8 = 0;
@@ -286,15 +285,15 @@ impl Bus {
         }
         // Create every instance before starting any thread: a bad setting stops the start
         // with nothing half-running.
-        let mut instances = Vec::with_capacity(specs.len());
+        let mut instances: Vec<Box<dyn PluginHandle>> = Vec::with_capacity(specs.len());
         for spec in &specs {
-            let instance = Instance::create(spec.library.clone(), &spec.settings, &spec.isolation)
+            let instance = instance::create(spec.library.clone(), &spec.settings, &spec.isolation)
                 .map_err(|source| BusError::Create { plugin: spec.library.id().to_owned(), source })?;
             instances.push(instance);
         }
 
         let mut subscribers: BTreeMap<EventKind, Vec<usize>> = BTreeMap::new();
-        let mut providers = BTreeMap::new();
+        let mut providers: BTreeMap<Capability, usize> = BTreeMap::new();
         let mut media_taps = Vec::new();
         let mut layout = None;
         for (index, instance) in instances.iter().enumerate() {
@@ -307,7 +306,7 @@ impl Bus {
             }
             for capability in &d.capabilities {
                 if let Some(&first) = providers.get(capability) {
-                    let first: &Instance = &instances[first];
+                    let first = &instances[first];
                     tracing::warn!(
                         "plugins `{}` and `{}` both provide `{capability}`; `{}` (loaded first) gets its commands",
                         first.id(),

@@ -16,7 +16,7 @@ use switchboard_core::wire::PluginDescriptor;
 
 use super::actor::PluginRequest;
 use super::{Bus, STATE_RUNNING};
-use crate::isolation::Instance;
+use crate::instance;
 use crate::loader::PluginSpec;
 use crate::plugin::PluginError;
 
@@ -100,7 +100,7 @@ impl Bus {
         // Creating may start a process and wait for it: off the async threads.
         let create_spec = spec.clone();
         let instance = tokio::task::spawn_blocking(move || {
-            Instance::create(create_spec.library.clone(), &create_spec.settings, &create_spec.isolation)
+            instance::create(create_spec.library.clone(), &create_spec.settings, &create_spec.isolation)
         })
         .await
         .map_err(|_| SwapError::ActorGone { id: id.to_owned() })?
@@ -115,11 +115,7 @@ impl Bus {
             slot.state.store(STATE_RUNNING, Ordering::SeqCst);
             // `send` queues the request now, under the lock, so it is ordered before any
             // doorbell for events published after the swap.
-            slot.addr.send(PluginRequest::Replace {
-                instance: Box::new(instance),
-                spec: Box::new(spec),
-                pending,
-            })
+            slot.addr.send(PluginRequest::Replace { instance, spec: Box::new(spec), pending })
         };
         reply.await.map_err(|_| SwapError::ActorGone { id: id.to_owned() })?.map_err(|_| {
             // The actor answers a swap with Ok; an error means it could not take it.

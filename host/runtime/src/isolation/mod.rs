@@ -1,166 +1,22 @@
-//! Crash isolation and hot swap of plugins.
+//! Crash isolation: the out-of-process instance and both ends of its pipe.
 //!
 //! A plugin with `isolation = "process"` runs in a child process (`switchboard plugin-host
 //! PATH`, see [`server`]) and is driven over a pipe with the same ABI messages as an
-//! in-process one (see [`frame`] and [`process`]). [`Instance`] is the seam the bus's plugin
-//! actors hold: either kind, the same calls. A segfault, an abort, a hang past the deadline
-//! or a blown memory limit ends only the child; the actor reports it with an `error` event
-//! and restarts or disables the plugin according to its [`IsolationPolicy`].
+//! in-process one (see [`frame`] and [`process`]). [`ProcessInstance`] implements the same
+//! [`crate::instance::PluginHandle`] as [`crate::plugin::PluginInstance`], so the bus's
+//! plugin actors hold either kind the same way. A segfault, an abort, a hang past the
+//! deadline or a blown memory limit ends only the child; the actor reports it with an
+//! `error` event and restarts or disables the plugin according to its [`IsolationPolicy`].
+//!
+//! This module uses the library, handle, policy and plugin modules below it (the child
+//! serves a plain [`crate::plugin::PluginInstance`]); choosing between the two kinds is
+//! [`crate::instance::create`]'s job, above both. [`IsolationPolicy`] itself is defined
+//! below the loader, which puts it in every [`crate::loader::PluginSpec`], and is public
+//! here.
 
 pub mod frame;
 pub mod process;
 pub mod server;
 
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
-
-use switchboard_config::{Isolation, OnCrash, PluginEntry};
-use switchboard_core::sdk::MediaFrame;
-use switchboard_core::wire::{HostMessage, PluginReply};
-
 pub use self::process::ProcessInstance;
-use crate::loader::PluginLibrary;
-use crate::plugin::{PluginError, PluginInstance};
-
-/// How a plugin runs and what happens when it crashes: a `[[plugin]]` table's `isolation`,
-/// `on_crash`, `max_restarts`, `deadline_ms` and `memory_limit_mb`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct IsolationPolicy {
-    /// In the host, or in a child process.
-    pub mode: Isolation,
-    /// Restart or disable a crashed isolated plugin.
-    pub on_crash: OnCrash,
-    /// Restarts allowed over the bus's life before the plugin is disabled.
-    pub max_restarts: u32,
-    /// How long one message may take before the plugin counts as hung.
-    pub deadline: Duration,
-    /// `RLIMIT_AS` of the child, in bytes.
-    pub memory_limit: Option<u64>,
-    /// The `switchboard` binary to run as the plugin host; `None` is the running executable
-    /// (which is `switchboard` except in tests and benchmarks that embed the bus).
-    pub host_exe: Option<PathBuf>,
-}
-
-impl Default for IsolationPolicy {
-    fn default() -> Self {
-        Self {
-            mode: Isolation::InProcess,
-            on_crash: OnCrash::Restart,
-            max_restarts: PluginEntry::DEFAULT_MAX_RESTARTS,
-            deadline: Duration::from_millis(PluginEntry::DEFAULT_DEADLINE_MS),
-            memory_limit: None,
-            host_exe: None,
-        }
-    }
-}
-
-impl IsolationPolicy {
-    /// The policy a `[[plugin]]` table asks for.
-    pub fn from_entry(entry: &PluginEntry) -> Self {
-        Self {
-            mode: entry.isolation,
-            on_crash: entry.on_crash,
-            max_restarts: entry.max_restarts,
-            deadline: Duration::from_millis(entry.deadline_ms),
-            memory_limit: entry.memory_limit_mb.map(|mb| mb.saturating_mul(1 << 20)),
-            host_exe: None,
-        }
-    }
-
-    /// Out of process, with the given plugin host binary and otherwise the defaults.
-    pub fn process(host_exe: Option<PathBuf>) -> Self {
-        Self { mode: Isolation::Process, host_exe, ..Self::default() }
-    }
-
-    /// How long to wait before restart number `attempt` (1-based): 100 ms doubling, at most
-    /// 2 s, so a plugin that crashes at once on every start cannot spin a core.
-    pub fn backoff(attempt: u32) -> Duration {
-        let ms = 100u64.saturating_mul(1 << attempt.saturating_sub(1).min(5));
-        Duration::from_millis(ms.min(2000))
-    }
-}
-
-/// A live plugin instance, in the host or in a child process: what a bus actor holds.
-#[derive(Debug)]
-pub enum Instance {
-    /// Loaded into the host.
-    InProcess(PluginInstance),
-    /// In a child process (boxed: it carries pipes and buffers, and the actor holds one or
-    /// the other for its whole life).
-    Process(Box<ProcessInstance>),
-}
-
-impl Instance {
-    /// Creates an instance of `library` with `settings`, where `policy` says.
-    pub fn create(
-        library: Arc<PluginLibrary>,
-        settings: &serde_json::Value,
-        policy: &IsolationPolicy,
-    ) -> Result<Self, PluginError> {
-        match policy.mode {
-            Isolation::InProcess => PluginInstance::create(library, settings).map(Self::InProcess),
-            Isolation::Process => {
-                ProcessInstance::spawn(library, settings, policy).map(|p| Self::Process(Box::new(p)))
-            }
-        }
-    }
-
-    /// The plugin's id.
-    pub fn id(&self) -> &str {
-        self.library().id()
-    }
-
-    /// The library.
-    pub fn library(&self) -> &Arc<PluginLibrary> {
-        match self {
-            Self::InProcess(i) => i.library(),
-            Self::Process(p) => p.library(),
-        }
-    }
-
-    /// True for an out-of-process instance.
-    pub fn is_isolated(&self) -> bool {
-        matches!(self, Self::Process(_))
-    }
-
-    /// Sends one message and decodes the reply.
-    pub fn handle(&mut self, msg: HostMessage) -> Result<PluginReply, PluginError> {
-        match self {
-            Self::InProcess(i) => i.handle(msg),
-            Self::Process(p) => p.handle(msg),
-        }
-    }
-
-    /// Sends an encoded host envelope and decodes the reply.
-    pub fn handle_bytes(&mut self, message: &[u8]) -> Result<PluginReply, PluginError> {
-        match self {
-            Self::InProcess(i) => i.handle_bytes(message),
-            Self::Process(p) => p.handle_bytes(message),
-        }
-    }
-
-    /// True when the plugin exports a media function.
-    pub fn takes_media(&self) -> bool {
-        match self {
-            Self::InProcess(i) => i.takes_media(),
-            Self::Process(p) => p.takes_media(),
-        }
-    }
-
-    /// Hands one media frame to the plugin.
-    pub fn media(&mut self, frame: &MediaFrame<'_>) -> Result<(), PluginError> {
-        match self {
-            Self::InProcess(i) => i.media(frame),
-            Self::Process(p) => p.media(frame),
-        }
-    }
-
-    /// Destroys the instance.
-    pub fn destroy(self) -> Result<(), PluginError> {
-        match self {
-            Self::InProcess(i) => i.destroy(),
-            Self::Process(p) => (*p).destroy(),
-        }
-    }
-}
+pub use crate::policy::IsolationPolicy;

@@ -5,6 +5,9 @@
 //! deadline: `poll(2)` on the pipe bounds the wait, so a hung plugin costs its deadline and
 //! then its process (killed), never the caller's thread. A child that dies (segfault, abort,
 //! out of memory) shows up as the pipe closing; the exit status names the signal.
+//!
+//! [`ProcessInstance`] implements the same [`PluginHandle`] as the in-process
+//! [`crate::plugin::PluginInstance`], so the bus cannot tell them apart.
 
 use std::io::{BufReader, ErrorKind};
 use std::os::fd::AsRawFd;
@@ -16,12 +19,12 @@ use std::time::{Duration, Instant};
 
 use switchboard_core::abi::status;
 use switchboard_core::sdk::MediaFrame;
-use switchboard_core::wire::{HostEnvelope, HostMessage, PluginReply};
+use switchboard_core::wire::PluginReply;
 
-use super::IsolationPolicy;
 use super::frame::{self, Op};
-use crate::loader::PluginLibrary;
-use crate::plugin::{PluginError, status_error};
+use crate::handle::{PluginError, PluginHandle, decode_reply, status_error};
+use crate::library::PluginLibrary;
+use crate::policy::IsolationPolicy;
 
 /// The hidden subcommand the child runs.
 pub const PLUGIN_HOST_SUBCOMMAND: &str = "plugin-host";
@@ -30,8 +33,9 @@ pub const PLUGIN_HOST_SUBCOMMAND: &str = "plugin-host";
 /// reading its exit status never hangs the host.
 const REAP_GRACE: Duration = Duration::from_millis(500);
 
-/// One plugin instance in a child process. Calls need `&mut self`, like
-/// [`crate::plugin::PluginInstance`]. Dropping it destroys the instance and ends the child.
+/// One plugin instance in a child process. Calls (through [`PluginHandle`]) need
+/// `&mut self`, like [`crate::plugin::PluginInstance`]. Dropping it destroys the instance and
+/// ends the child.
 #[derive(Debug)]
 pub struct ProcessInstance {
     library: Arc<PluginLibrary>,
@@ -103,47 +107,9 @@ impl ProcessInstance {
         }
     }
 
-    /// The plugin's id.
-    pub fn id(&self) -> &str {
-        self.library.id()
-    }
-
-    /// The library this instance runs.
-    pub fn library(&self) -> &Arc<PluginLibrary> {
-        &self.library
-    }
-
     /// The child's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
-    }
-
-    /// Sends one message and decodes the reply.
-    pub fn handle(&mut self, msg: HostMessage) -> Result<PluginReply, PluginError> {
-        let bytes =
-            serde_json::to_vec(&HostEnvelope::new(msg)).map_err(|e| PluginError::InvalidArgument {
-                plugin: self.id().to_owned(),
-                call: "handle",
-                message: format!("host message cannot be encoded: {e}"),
-            })?;
-        self.handle_bytes(&bytes)
-    }
-
-    /// Sends an encoded [`HostEnvelope`] and decodes the reply.
-    pub fn handle_bytes(&mut self, message: &[u8]) -> Result<PluginReply, PluginError> {
-        let bytes = self.handle_raw_ref(message)?;
-        if bytes.is_empty() {
-            return Ok(PluginReply::default());
-        }
-        serde_json::from_slice::<PluginReply>(bytes).map_err(|e| PluginError::BadReply {
-            plugin: self.library.id().to_owned(),
-            message: e.to_string(),
-        })
-    }
-
-    /// Sends raw bytes as a message and returns the raw reply.
-    pub fn handle_raw(&mut self, message: &[u8]) -> Result<Vec<u8>, PluginError> {
-        self.handle_raw_ref(message).map(<[u8]>::to_vec)
     }
 
     fn handle_raw_ref(&mut self, message: &[u8]) -> Result<&[u8], PluginError> {
@@ -154,31 +120,6 @@ impl ProcessInstance {
         }
         let text = String::from_utf8_lossy(payload).into_owned();
         Err(status_error(library.id().to_owned(), "handle", code, text, 0))
-    }
-
-    /// True when the plugin exports a media function.
-    pub fn takes_media(&self) -> bool {
-        self.library.entry.media.is_some()
-    }
-
-    /// Hands one encoded media frame to the plugin.
-    pub fn media(&mut self, media: &MediaFrame<'_>) -> Result<(), PluginError> {
-        if !self.takes_media() {
-            return Err(PluginError::NoMedia { plugin: self.id().to_owned() });
-        }
-        let mut payload = std::mem::take(&mut self.payload);
-        frame::encode_media(media, &mut payload);
-        let result = self.request(Op::Media, &payload, "media").map(|(code, _)| code);
-        self.payload = payload;
-        match result? {
-            status::OK => Ok(()),
-            code => Err(status_error(self.id().to_owned(), "media", code, String::new(), 0)),
-        }
-    }
-
-    /// Destroys the instance (the plugin's `shutdown` runs in the child) and ends the child.
-    pub fn destroy(mut self) -> Result<(), PluginError> {
-        self.destroy_inner()
     }
 
     fn destroy_inner(&mut self) -> Result<(), PluginError> {
@@ -283,6 +224,44 @@ impl ProcessInstance {
                 Err(_) => return None,
             }
         }
+    }
+}
+
+impl PluginHandle for ProcessInstance {
+    fn library(&self) -> &Arc<PluginLibrary> {
+        &self.library
+    }
+
+    fn is_isolated(&self) -> bool {
+        true
+    }
+
+    fn handle_bytes(&mut self, message: &[u8]) -> Result<PluginReply, PluginError> {
+        let decoded = decode_reply(self.handle_raw_ref(message)?);
+        decoded.map_err(|message| PluginError::BadReply { plugin: self.library.id().to_owned(), message })
+    }
+
+    fn handle_raw(&mut self, message: &[u8]) -> Result<Vec<u8>, PluginError> {
+        self.handle_raw_ref(message).map(<[u8]>::to_vec)
+    }
+
+    fn media(&mut self, media: &MediaFrame<'_>) -> Result<(), PluginError> {
+        if !self.takes_media() {
+            return Err(PluginError::NoMedia { plugin: self.id().to_owned() });
+        }
+        let mut payload = std::mem::take(&mut self.payload);
+        frame::encode_media(media, &mut payload);
+        let result = self.request(Op::Media, &payload, "media").map(|(code, _)| code);
+        self.payload = payload;
+        match result? {
+            status::OK => Ok(()),
+            code => Err(status_error(self.id().to_owned(), "media", code, String::new(), 0)),
+        }
+    }
+
+    /// Destroys the instance (the plugin's `shutdown` runs in the child) and ends the child.
+    fn destroy(mut self: Box<Self>) -> Result<(), PluginError> {
+        self.destroy_inner()
     }
 }
 

@@ -14,7 +14,8 @@ use std::path::Path;
 use switchboard_core::abi::status;
 
 use super::frame::{self, Op};
-use crate::loader::{self, LoadError};
+use crate::handle::PluginHandle;
+use crate::library::{LoadError, load};
 use crate::plugin::{PluginError, PluginInstance};
 
 /// Why the plugin host child stopped with an error.
@@ -52,7 +53,7 @@ pub fn serve(path: &Path, memory_limit: Option<u64>) -> Result<(), ServeError> {
         use nix::sys::resource::{Resource, setrlimit};
         setrlimit(Resource::RLIMIT_AS, bytes, bytes).map_err(|source| ServeError::Limit { bytes, source })?;
     }
-    let library = loader::load(path)?;
+    let library = load(path)?;
     let mut input = BufReader::new(io::stdin().lock());
     let mut instance: Option<PluginInstance> = None;
     let mut body = Vec::new();

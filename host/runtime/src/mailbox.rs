@@ -5,7 +5,10 @@
 //! This is how events reach plugin actors. An actix message per event would cost a boxed
 //! envelope, a hop through the system arbiter and one C call per event; with the doorbell,
 //! a burst of events becomes one actix message and one `handle` call, while a lone event is
-//! still delivered at once.
+//! still delivered at once. The listener thread gets its items the same way.
+//!
+//! It depends on nothing else in the crate: both [`crate::bus`] and [`crate::listeners`]
+//! use it, so it sits below them rather than inside either.
 
 use std::sync::{Mutex, PoisonError};
 
