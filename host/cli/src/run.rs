@@ -2,7 +2,10 @@
 //!
 //! Joins a session like `switchboard join` (same credentials, config, plugins and events
 //! file) and serves the live call as a web page on 127.0.0.1, printing its address on
-//! stdout as one line: `ui on http://127.0.0.1:PORT/`. The page draws the view the
+//! stdout as one line: `ui on http://127.0.0.1:PORT/?key=KEY`, where KEY is a random key
+//! made for this run, without which the page and its socket are refused (so another site's
+//! page in the same browser cannot watch or drive the call). The UI listens on loopback
+//! only unless `--allow-remote-ui` or `[ui] allow_remote = true` opts in. The page draws the view the
 //! configured layout plugin computes from the live call; what the user does there goes back
 //! to the bus (see [`switchboard_session::live`]). It ends when the session ends (the end button, idle
 //! timeout, `call_ended`, failure), after `--duration`, or on SIGINT/SIGTERM.
@@ -15,8 +18,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use switchboard_config::Config;
-use switchboard_config::PluginEntry;
+use switchboard_config::{Config, PluginEntry, not_loopback_message};
 use switchboard_core::{Capability, Command, Event};
 
 use crate::participant::ParticipantArgs;
@@ -24,7 +26,7 @@ use switchboard_runtime::listeners::FnListener;
 use switchboard_session::live::LiveUi;
 use switchboard_session::output::EventLines;
 use switchboard_session::participant;
-use switchboard_ui::web::{WebUi, WebUiConfig};
+use switchboard_ui::web::{WebUi, WebUiConfig, is_loopback};
 
 /// Arguments of `switchboard run`.
 #[derive(Debug, clap::Args)]
@@ -32,10 +34,15 @@ pub struct Args {
     /// Who joins which session, with which config.
     #[command(flatten)]
     pub participant: ParticipantArgs,
-    /// Where the web page is served, 127.0.0.1:PORT (port 0 picks a free one)
-    /// [default: `[ui] listen` of the config].
+    /// Where the web page is served, 127.0.0.1:PORT (port 0 picks a free one); a
+    /// non-loopback address needs --allow-remote-ui [default: `[ui] listen` of the config].
     #[arg(long)]
     pub listen: Option<SocketAddr>,
+    /// Lets --listen be an address other machines reach (0.0.0.0, a LAN address), as
+    /// `[ui] allow_remote = true` does for the config's. Whoever on the network gets the
+    /// page's URL sees the call's video and can mute, record or end the call.
+    #[arg(long)]
+    pub allow_remote_ui: bool,
     /// Where event lines go (none when omitted: stdout carries the address line).
     #[arg(long)]
     pub events: Option<PathBuf>,
@@ -65,14 +72,16 @@ async fn run_ui(args: Args) -> anyhow::Result<()> {
     let credentials = args.participant.credentials()?;
     let (config, _) = participant::load_config(args.participant.config.as_deref())?;
     let config = with_layout_loaded(config);
+    // The config's own address was checked when it was loaded, with its opt-in.
     let listen = match args.listen {
         Some(addr) => addr,
-        None => config
-            .ui
-            .listen
-            .parse()
-            .with_context(|| format!("reading `[ui] listen` = `{}` as ADDRESS:PORT", config.ui.listen))?,
+        None => config.ui.listen_addr().map_err(|message| anyhow::anyhow!("`[ui] listen`: {message}"))?,
     };
+    let allow_remote = args.allow_remote_ui || config.ui.allow_remote;
+    let remote = !is_loopback(listen.ip());
+    if remote && !allow_remote {
+        bail!(not_loopback_message(listen, "pass --allow-remote-ui"));
+    }
     let lines = match &args.events {
         Some(path) => {
             let file =
@@ -90,13 +99,14 @@ async fn run_ui(args: Args) -> anyhow::Result<()> {
             config.ui.layout
         );
     }
-    let (web, inputs) = match WebUi::start(WebUiConfig { listen, ..WebUiConfig::default() }).await {
-        Ok(started) => started,
-        Err(e) => {
-            bus.shutdown().await;
-            return Err(e).context("starting the web UI");
-        }
-    };
+    let (web, inputs) =
+        match WebUi::start(WebUiConfig { listen, allow_remote, ..WebUiConfig::default() }).await {
+            Ok(started) => started,
+            Err(e) => {
+                bus.shutdown().await;
+                return Err(e).context("starting the web UI");
+            }
+        };
     let ui = LiveUi::new(config.clone(), bus.clone(), web.handle(), inputs);
     let call_ended = Arc::new(tokio::sync::Notify::new());
     {
@@ -118,6 +128,15 @@ async fn run_ui(args: Args) -> anyhow::Result<()> {
             })),
         )
         .context("registering the UI's event listener")?;
+    }
+    if remote {
+        // On stderr: stdout carries the address line alone.
+        eprintln!(
+            "warning: the web UI listens on {}, beyond this machine: anyone on the network who \
+             gets the page's URL (its key included) sees the call's video and can mute, record or \
+             end the call. Keep the URL private.",
+            web.local_addr()
+        );
     }
     // The address first, so a user (or a test) can open the page while the call connects.
     println!("ui on {}", web.url());

@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::PathBuf;
 
@@ -297,8 +298,13 @@ pub struct UiConfig {
     /// Buttons the app adds; pressing one raises `button_pressed` with its id.
     #[serde(rename = "button", skip_serializing_if = "Vec::is_empty")]
     pub custom_buttons: Vec<CustomButton>,
-    /// Where `switchboard run` serves the web UI.
+    /// Where `switchboard run` serves the web UI, `ADDRESS:PORT`. A loopback address
+    /// unless `allow_remote` is true.
     pub listen: String,
+    /// Lets `listen` be an address other machines reach. The page still needs its access
+    /// key, but whoever gets the URL on the network sees the call's video and drives its
+    /// controls; `run` warns when it serves such an address.
+    pub allow_remote: bool,
 }
 
 impl Default for UiConfig {
@@ -308,8 +314,31 @@ impl Default for UiConfig {
             buttons: None,
             custom_buttons: Vec::new(),
             listen: "127.0.0.1:7800".to_owned(),
+            allow_remote: false,
         }
     }
+}
+
+impl UiConfig {
+    /// `listen` as a socket address, or why it is not one.
+    pub fn listen_addr(&self) -> Result<SocketAddr, String> {
+        self.listen.trim().parse().map_err(|_| {
+            format!(
+                "`listen` = `{}` is not ADDRESS:PORT (an IP address and a port, such as 127.0.0.1:7800)",
+                self.listen
+            )
+        })
+    }
+}
+
+/// Why a web UI on `addr`, which is not a loopback address, is refused, and how to opt in
+/// (`opt_in` says it for the place the address came from).
+pub fn not_loopback_message(addr: SocketAddr, opt_in: &str) -> String {
+    format!(
+        "the web UI would listen on {addr}, which is not a loopback address: anyone on the network \
+         who gets its URL would see the call's video and could mute, record or end it. Use 127.0.0.1 \
+         (or [::1]) to keep it on this machine, or {opt_in} to serve it there anyway"
+    )
 }
 
 /// The `[host]` table.
@@ -658,6 +687,14 @@ impl Config {
         if self.ui.layout.trim().is_empty() {
             let path = vec![Segment::Key("ui".into()), Segment::Key("layout".into())];
             return Err(err(path, "`ui.layout` names the layout plugin and cannot be empty".to_owned()));
+        }
+        let ui_key = |key: &str| vec![Segment::Key("ui".into()), Segment::Key(key.into())];
+        let listen = self.ui.listen_addr().map_err(|message| err(ui_key("listen"), message))?;
+        if !self.ui.allow_remote && !listen.ip().to_canonical().is_loopback() {
+            return Err(err(
+                ui_key("listen"),
+                not_loopback_message(listen, "set `allow_remote = true` in [ui]"),
+            ));
         }
         let mut seen = BTreeMap::new();
         for (i, button) in self.ui.custom_buttons.iter().enumerate() {

@@ -195,3 +195,32 @@ fn collect_keys(table: &toml::Table, prefix: &str, f: &mut impl FnMut(&str)) {
         }
     }
 }
+
+#[test]
+fn ui_listen_must_be_a_loopback_address_unless_allow_remote() {
+    for listen in ["0.0.0.0:7800", "[::]:7800", "192.0.2.10:7800", "[::ffff:192.0.2.10]:7800"] {
+        let err = parse_err(&format!("[ui]\nlayout = \"layout-default\"\nlisten = \"{listen}\"\n"));
+        assert_eq!((err.location.line, err.location.column), (3, 1), "{err}");
+        assert!(err.message.contains("not a loopback address"), "{err}");
+        assert!(err.message.contains("video"), "says what it would expose: {err}");
+        assert!(err.message.contains("allow_remote = true"), "says how to opt in: {err}");
+    }
+    for listen in ["127.0.0.1:7800", "127.0.0.1:0", "[::1]:7800", "127.0.0.2:80", "[::ffff:127.0.0.1]:7800"] {
+        let loaded = Config::from_toml_str(&format!("[ui]\nlisten = \"{listen}\"\n"), "call.toml")
+            .unwrap_or_else(|e| panic!("{listen}: {e}"));
+        assert!(!loaded.config.ui.allow_remote);
+    }
+    let loaded = Config::from_toml_str("[ui]\nlisten = \"0.0.0.0:7800\"\nallow_remote = true\n", "call.toml")
+        .expect("opted in");
+    assert!(loaded.config.ui.allow_remote);
+    assert_eq!(loaded.config.ui.listen_addr(), Ok("0.0.0.0:7800".parse().expect("an address")));
+}
+
+#[test]
+fn ui_listen_must_be_an_address_and_port() {
+    for listen in ["localhost:7800", "127.0.0.1", "7800", "evil.example:80", ""] {
+        let err = parse_err(&format!("[ui]\nlisten = \"{listen}\"\n"));
+        assert_eq!(err.location.line, 2, "{err}");
+        assert!(err.message.contains("is not ADDRESS:PORT"), "{listen}: {err}");
+    }
+}

@@ -180,7 +180,7 @@ async fn a_live_three_party_call_in_the_page_mutes_and_ends() {
     );
     let line = first_line(run);
     let url = line.strip_prefix("ui on ").unwrap_or_else(|| panic!("the address line: {line}")).to_owned();
-    assert!(url.starts_with("http://127.0.0.1:") && url.ends_with('/'), "{line}");
+    assert!(printed_key(&url).is_some(), "{line}");
 
     let chromium = Chromium::launch(1280, 720).await;
     let page = chromium.open(&url).await;
@@ -445,6 +445,178 @@ async fn run_leaves_cleanly_on_sigterm() {
     let exit = tokio::task::spawn_blocking(move || run.wait()).await.expect("joins").expect("waits");
     assert!(exit.success(), "run exits cleanly on SIGTERM: {exit}");
     wait_for_line(&events, "session_ended", |l| is_event(l, "session_ended")).await;
+}
+
+/// The key in a URL `run` printed, `http://127.0.0.1:PORT/?key=KEY` with 48 hex digits.
+fn printed_key(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("http://127.0.0.1:")?;
+    let (port, key) = rest.split_once("/?key=")?;
+    let hex = key.len() == 48 && key.bytes().all(|b| b.is_ascii_hexdigit());
+    (port.parse::<u16>().is_ok() && hex).then_some(key)
+}
+
+/// One raw HTTP GET of `target` at `addr` with `headers`; the status code.
+fn http_status(addr: &str, target: &str, headers: &[(&str, &str)]) -> u16 {
+    use std::io::{Read as _, Write as _};
+    let mut tcp = std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("connecting to {addr}: {e}"));
+    tcp.set_read_timeout(Some(WAIT)).expect("a read timeout");
+    let mut request = format!("GET {target} HTTP/1.1\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("Connection: close\r\n\r\n");
+    tcp.write_all(request.as_bytes()).expect("writing the request");
+    let mut answer = String::new();
+    // A refused WebSocket handshake is answered and closed like any request.
+    let _ = tcp.read_to_string(&mut answer);
+    answer.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or(0)
+}
+
+/// One hostile request: what it is, its target, its headers.
+type HttpCase<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>);
+
+/// `headers` as the `&str` pairs [`http_status`] takes.
+fn borrowed<'a>(headers: &'a [(&'static str, String)]) -> Vec<(&'a str, &'a str)> {
+    headers.iter().map(|(name, value)| (*name, value.as_str())).collect()
+}
+
+/// The page `run` serves needs the key it printed: without it, with another one, from
+/// another site's origin or under a rebound DNS name it is refused; with it, it is served.
+#[tokio::test]
+async fn run_serves_its_page_only_with_the_printed_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut children = Children::default();
+    let server = start_server(&mut children);
+    let events = dir.path().join("alice.events.jsonl");
+    let run = children.spawn(
+        "run",
+        switchboard()
+            .args(["run", "--server", &server, "--user", "alice", "--session", "keyed"])
+            .args(["--listen", "127.0.0.1:0"])
+            .arg("--config")
+            .arg(write_config(dir.path(), "alice", 660, ""))
+            .arg("--events")
+            .arg(&events)
+            .stdout(Stdio::piped()),
+    );
+    let line = first_line(run);
+    let url = line.strip_prefix("ui on ").unwrap_or_else(|| panic!("the address line: {line}"));
+    let key = printed_key(url).unwrap_or_else(|| panic!("no key in {url}"));
+    let addr = url.trim_start_matches("http://").split('/').next().expect("host:port").to_owned();
+    let port = addr.rsplit(':').next().expect("a port");
+    let page = format!("/?key={key}");
+    let wrong = format!("/?key={}", "0".repeat(48));
+    let evil = format!("evil.example:{port}");
+    let own_origin = format!("http://{addr}");
+    let handshake = |origin: &str| {
+        [
+            ("Host", addr.clone()),
+            ("Origin", origin.to_owned()),
+            ("Upgrade", "websocket".to_owned()),
+            ("Sec-WebSocket-Version", "13".to_owned()),
+            ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==".to_owned()),
+        ]
+    };
+    let evil_handshake = handshake("http://evil.example");
+    let own_handshake = handshake(&own_origin);
+    let ws_key = format!("/ws?key={key}");
+    let hostile: [HttpCase<'_>; 5] = [
+        ("the page without the key", "/", vec![("Host", addr.as_str())]),
+        ("the page with another key", wrong.as_str(), vec![("Host", addr.as_str())]),
+        ("the page under a rebound name", page.as_str(), vec![("Host", evil.as_str())]),
+        ("the socket from another origin, with the key", ws_key.as_str(), borrowed(&evil_handshake)),
+        ("the socket of its own origin without the key", "/ws", borrowed(&own_handshake)),
+    ];
+    for (what, target, headers) in &hostile {
+        assert_eq!(http_status(&addr, target, headers), 403, "{what}");
+    }
+    println!("{n} of {n} hostile requests to `run` refused", n = hostile.len());
+    assert_eq!(http_status(&addr, &page, &[("Host", &addr)]), 200, "the printed URL");
+    assert_eq!(http_status(&addr, &page, &[("Host", &format!("localhost:{port}"))]), 200, "under localhost");
+    wait_for_line(&events, "session_started", |l| is_event(l, "session_started")).await;
+    let errors: Vec<Value> = json_lines(&events).into_iter().filter(|l| is_event(l, "error")).collect();
+    assert!(errors.is_empty(), "errors: {errors:?}");
+}
+
+/// A non-loopback `--listen` is refused before anything starts, with what it would expose
+/// and how to opt in; `[ui] listen` likewise, with its place in the file.
+#[test]
+fn run_refuses_a_non_loopback_listen_address() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path(), "alice", 660, "");
+    for listen in ["0.0.0.0:0", "[::]:0", "192.0.2.10:7800"] {
+        let out = switchboard()
+            .args(["run", "--server", "ws://127.0.0.1:9", "--user", "alice", "--session", "s"])
+            .args(["--listen", listen])
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .expect("runs switchboard run");
+        assert!(!out.status.success(), "{listen} was accepted");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("not a loopback address"), "{listen}: {stderr}");
+        assert!(stderr.contains("video"), "{listen}: says what it would expose: {stderr}");
+        assert!(stderr.contains("--allow-remote-ui"), "{listen}: says how to opt in: {stderr}");
+        assert!(!stderr.contains("creating user"), "{listen}: it went on to join: {stderr}");
+        assert!(
+            out.stdout.is_empty(),
+            "{listen}: it served the page: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+
+    let remote = dir.path().join("remote.toml");
+    let mut text = std::fs::read_to_string(&config).expect("reads the config");
+    text.push_str("[ui]\nlisten = \"0.0.0.0:7800\"\n");
+    std::fs::write(&remote, &text).expect("writes the config");
+    let line = text.lines().count();
+    // --allow-remote-ui is for --listen: the file's own address needs the file's opt-in.
+    for extra in [&[][..], &["--allow-remote-ui"][..]] {
+        let out = switchboard()
+            .args(["run", "--server", "ws://127.0.0.1:9", "--user", "alice", "--session", "s"])
+            .args(extra)
+            .arg("--config")
+            .arg(&remote)
+            .output()
+            .expect("runs switchboard run");
+        assert!(!out.status.success(), "`[ui] listen = 0.0.0.0:7800` was accepted ({extra:?})");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(&format!("{}:{line}:", remote.display())), "{stderr}");
+        assert!(stderr.contains("not a loopback address"), "{stderr}");
+        assert!(stderr.contains("allow_remote = true"), "{stderr}");
+        assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
+    }
+}
+
+/// Opted in (`--allow-remote-ui`, or `[ui] allow_remote = true`), `run` serves an address
+/// on all interfaces, warns on stderr what that exposes, and prints a loopback URL with
+/// its key.
+#[test]
+fn run_serves_a_remote_address_only_when_opted_in_and_warns() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path(), "alice", 660, "");
+    let opted_in = dir.path().join("opted-in.toml");
+    let mut text = std::fs::read_to_string(&config).expect("reads the config");
+    text.push_str("[ui]\nlisten = \"0.0.0.0:0\"\nallow_remote = true\n");
+    std::fs::write(&opted_in, text).expect("writes the config");
+    let flag = ["--listen", "0.0.0.0:0", "--allow-remote-ui"];
+    for (how, config, extra) in [("the flag", &config, &flag[..]), ("the config", &opted_in, &[][..])] {
+        let out = switchboard()
+            .args(["run", "--server", "ws://127.0.0.1:9", "--user", "alice", "--session", "s"])
+            .args(extra)
+            .arg("--config")
+            .arg(config)
+            .output()
+            .expect("runs switchboard run");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let url = stdout.lines().next().and_then(|l| l.strip_prefix("ui on ")).unwrap_or_default();
+        assert!(printed_key(url).is_some(), "{how}: the address line: {stdout}\n{stderr}");
+        assert!(stderr.contains("warning: the web UI listens on 0.0.0.0:"), "{how}: {stderr}");
+        assert!(stderr.contains("video") && stderr.contains("end the call"), "{how}: {stderr}");
+        // It went on to join, and failed there: nobody serves ws://127.0.0.1:9.
+        assert!(stderr.contains("creating user alice"), "{how}: {stderr}");
+    }
 }
 
 /// A server nobody listens on: `run` fails with the reason, not a hang or a panic.

@@ -1,6 +1,7 @@
 //! The web renderer in real headless Chromium: views drawn, frames shown, input sent back.
 
 pub mod browser;
+mod security;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -1,7 +1,11 @@
 //! The web renderer of the call UI: serves the live call as a page on 127.0.0.1.
 //!
 //! [`WebUi::start`] binds an HTTP server (axum) that serves one plain HTML/CSS/JS page and
-//! a WebSocket. The session drives it through [`WebUiHandle`]:
+//! a WebSocket, both behind a random access key made for that server: [`WebUi::url`] is
+//! the page's address with the key in it, and a request without the key, from a page of
+//! another origin, or naming another host (DNS rebinding) is refused with a 403. It listens
+//! on a loopback address unless [`WebUiConfig::allow_remote`] says otherwise. The session
+//! drives it through [`WebUiHandle`]:
 //! - [`WebUiHandle::set_view`] pushes a [`View`] to every connected page, which draws it
 //!   exactly (tiles at their rectangles, scaled to the browser window);
 //! - [`WebUiHandle::push_frame`] hands in a participant's newest decoded video frame,
@@ -12,6 +16,7 @@
 //! [`WebUi::start`] returns. The wire protocol is in [`protocol`]; docs/architecture-web.md
 //! describes the whole design.
 
+mod access;
 mod frames;
 pub mod protocol;
 mod server;
@@ -25,17 +30,25 @@ use switchboard_core::view::{UiInput, View};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+pub use access::is_loopback;
 pub use frames::{FrameData, VideoFrame};
 pub use protocol::CallInfo;
 
+use access::{AccessKey, Guard};
 use frames::{EncoderSettings, FrameSet, PendingFrames};
 
 /// How the web UI server is set up.
 #[derive(Debug, Clone)]
 pub struct WebUiConfig {
-    /// Where to listen. Defaults to 127.0.0.1 with port 0 (any free port); the call UI is
-    /// meant for the local user, so binding elsewhere is the caller's explicit choice.
+    /// Where to listen. Defaults to 127.0.0.1 with port 0 (any free port). It must be a
+    /// loopback address unless `allow_remote` is set.
     pub listen: SocketAddr,
+    /// Lets `listen` be an address other machines reach (`0.0.0.0`, a LAN address). The
+    /// page and its socket still need the access key, and a DNS name other than
+    /// `localhost` in `Host` is still refused, but whoever has the URL on the network
+    /// sees the call's video and drives its controls. Off by default: the call UI is for
+    /// the local user.
+    pub allow_remote: bool,
     /// The most video frames per second sent to pages (all participants together count
     /// as one batch per interval).
     pub max_frame_rate: u32,
@@ -49,6 +62,7 @@ impl Default for WebUiConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0)),
+            allow_remote: false,
             max_frame_rate: 15,
             jpeg_quality: 75,
             input_buffer: 256,
@@ -66,6 +80,21 @@ impl WebUiConfig {
 /// What can go wrong in the web UI.
 #[derive(Debug, thiserror::Error)]
 pub enum WebError {
+    /// `listen` is not a loopback address and [`WebUiConfig::allow_remote`] is off.
+    #[error(
+        "refusing to serve the web UI on {addr}: it is not a loopback address, so the call's video \
+         and controls would be open to the network (opt in with WebUiConfig::allow_remote)"
+    )]
+    NotLoopback {
+        /// The address asked for.
+        addr: SocketAddr,
+    },
+    /// No random access key could be made.
+    #[error("making the web UI's access key: {source}")]
+    Key {
+        /// Why.
+        source: getrandom::Error,
+    },
     /// The listening socket could not be opened.
     #[error("binding the web UI to {addr}: {source}")]
     Bind {
@@ -131,6 +160,8 @@ pub(crate) struct Shared {
     pub(crate) pages: AtomicUsize,
     /// Turns true when the server shuts down.
     pub(crate) shutdown: watch::Receiver<bool>,
+    /// Checks every request, and holds the access key.
+    pub(crate) guard: Guard,
 }
 
 /// A cheap, clonable handle that drives the pages of a running [`WebUi`].
@@ -208,9 +239,17 @@ impl WebUiHandle {
         self.addr
     }
 
-    /// The page's URL, `http://ADDR/`.
+    /// The page's URL with its access key, `http://ADDR/?key=KEY` (a server bound to all
+    /// interfaces is shown at loopback). Whoever has it can watch and drive the call: it
+    /// is for the local user only.
     pub fn url(&self) -> String {
-        format!("http://{}/", self.addr)
+        format!("http://{}/?{}={}", access::url_addr(self.addr), access::KEY_PARAM, self.access_key())
+    }
+
+    /// The random key the page and `/ws` need as `?key=KEY`: 48 hex digits (192 bits), new
+    /// for every server.
+    pub fn access_key(&self) -> &str {
+        self.shared.guard.key()
     }
 }
 
@@ -225,7 +264,15 @@ pub struct WebUi {
 impl WebUi {
     /// Binds the server and starts serving. Must be called inside a tokio runtime (an
     /// actix system is one). Returns the server and the stream of page input.
+    ///
+    /// Fails with [`WebError::NotLoopback`], before binding, when `listen` is not a
+    /// loopback address and `allow_remote` is off.
     pub async fn start(config: WebUiConfig) -> Result<(Self, mpsc::Receiver<UiInput>), WebError> {
+        let remote = !is_loopback(config.listen.ip());
+        if remote && !config.allow_remote {
+            return Err(WebError::NotLoopback { addr: config.listen });
+        }
+        let key = AccessKey::generate().map_err(|source| WebError::Key { source })?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|source| WebError::Bind { addr: config.listen, source })?;
@@ -243,6 +290,7 @@ impl WebUi {
             inputs: inputs_tx,
             pages: AtomicUsize::new(0),
             shutdown: shutdown_rx.clone(),
+            guard: Guard::new(key, addr.port(), remote),
         });
 
         let settings = EncoderSettings {
@@ -251,7 +299,11 @@ impl WebUi {
         };
         tokio::spawn(frames::run_encoder(pending, frames_tx, settings, shutdown_rx.clone()));
         let server = tokio::spawn(server::serve(listener, Arc::clone(&shared), shutdown_rx));
-        tracing::info!(%addr, "web UI listening");
+        if remote {
+            tracing::warn!(%addr, "web UI listening beyond loopback: the network can reach it");
+        } else {
+            tracing::info!(%addr, "web UI listening");
+        }
 
         let handle = WebUiHandle { shared, addr };
         Ok((Self { handle, shutdown: shutdown_tx, server: Some(server) }, inputs_rx))
@@ -267,9 +319,14 @@ impl WebUi {
         self.handle.addr
     }
 
-    /// The page's URL, `http://ADDR/`.
+    /// See [`WebUiHandle::url`].
     pub fn url(&self) -> String {
         self.handle.url()
+    }
+
+    /// See [`WebUiHandle::access_key`].
+    pub fn access_key(&self) -> &str {
+        self.handle.access_key()
     }
 
     /// See [`WebUiHandle::set_view`].
@@ -327,7 +384,36 @@ mod tests {
         let (ui, _inputs) = WebUi::start(WebUiConfig::default()).await.expect("start");
         assert!(ui.local_addr().ip().is_loopback());
         assert_ne!(ui.local_addr().port(), 0);
-        assert_eq!(ui.url(), format!("http://{}/", ui.local_addr()));
+        assert_eq!(ui.url(), format!("http://{}/?key={}", ui.local_addr(), ui.access_key()));
+        ui.shutdown().await.expect("shutdown");
+    }
+
+    #[tokio::test]
+    async fn every_server_has_its_own_key() {
+        let (a, _a_inputs) = WebUi::start(WebUiConfig::default()).await.expect("start");
+        let (b, _b_inputs) = WebUi::start(WebUiConfig::default()).await.expect("start");
+        assert_eq!(a.access_key().len(), 48);
+        assert_ne!(a.access_key(), b.access_key());
+        assert!(!format!("{:?}", a.handle()).contains(a.access_key()), "Debug shows the key");
+        a.shutdown().await.expect("shutdown");
+        b.shutdown().await.expect("shutdown");
+    }
+
+    #[tokio::test]
+    async fn a_non_loopback_address_needs_the_opt_in() {
+        for listen in ["0.0.0.0:0", "[::]:0", "192.0.2.10:0"] {
+            let listen: SocketAddr = listen.parse().expect("an address");
+            let config = WebUiConfig { listen, ..WebUiConfig::default() };
+            let error = WebUi::start(config).await.expect_err("a non-loopback address");
+            assert!(matches!(error, WebError::NotLoopback { addr } if addr == listen), "{error}");
+            assert!(error.to_string().contains("not a loopback address"), "{error}");
+        }
+        // Opted in, on all interfaces: the URL shows loopback, where the user browses.
+        let listen: SocketAddr = "0.0.0.0:0".parse().expect("an address");
+        let config = WebUiConfig { listen, allow_remote: true, ..WebUiConfig::default() };
+        let (ui, _inputs) = WebUi::start(config).await.expect("start opted in");
+        let port = ui.local_addr().port();
+        assert_eq!(ui.url(), format!("http://127.0.0.1:{port}/?key={}", ui.access_key()));
         ui.shutdown().await.expect("shutdown");
     }
 }

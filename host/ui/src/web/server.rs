@@ -1,13 +1,16 @@
 //! The HTTP routes of the web UI and the WebSocket loop of one page.
+//!
+//! Every request passes [`guard`] (the rules of [`super::access`]) before any route.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use axum::Router;
-use axum::extract::State;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::http::header;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt;
@@ -33,6 +36,7 @@ pub(crate) async fn serve(
         .route("/app.js", get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }))
         .route("/style.css", get(|| async { asset("text/css; charset=utf-8", STYLE_CSS) }))
         .route("/ws", get(websocket))
+        .layer(middleware::from_fn_with_state(Arc::clone(&shared), guard))
         .with_state(shared);
     // Input messages are tiny; without TCP_NODELAY a frame still in flight would hold a
     // small view message back behind Nagle's algorithm.
@@ -47,6 +51,33 @@ pub(crate) async fn serve(
             let _ = shutdown.wait_for(|stop| *stop).await;
         })
         .await
+}
+
+/// Refuses, with a plain 403, whatever the access rules do not let through; to the rest
+/// adds headers that keep the key in the page's URL from leaking (no `Referer` to the
+/// images a view names) and the page out of other sites' frames.
+async fn guard(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    if let Err(refusal) = shared.guard.check(request.uri(), request.headers()) {
+        // The path only: the query may hold a guess at the key, or the key itself.
+        tracing::warn!(path = request.uri().path(), "web UI refused a request: {refusal}");
+        return forbidden();
+    }
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("frame-ancestors 'none'"));
+    response
+}
+
+/// The answer to every refused request, the WebSocket handshake included: nothing of the
+/// call, and the same whichever rule refused it.
+fn forbidden() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8"), (header::CACHE_CONTROL, "no-store")],
+        "forbidden: open the web UI at the address it printed, key included\n",
+    )
+        .into_response()
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
@@ -207,5 +238,72 @@ async fn forward_input(shared: &Shared, text: &str) {
             }
         }
         Err(error) => tracing::warn!(%error, message = text, "ignoring a malformed UI input from a page"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::super::{CallInfo, WebUi, WebUiConfig};
+
+    /// Sends `head` (the request line and headers, without the blank line) on a new
+    /// connection and returns everything the server answers before it closes or 2 s pass.
+    async fn raw(addr: std::net::SocketAddr, head: &str) -> String {
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connecting");
+        tcp.write_all(format!("{head}\r\nConnection: close\r\n\r\n").as_bytes()).await.expect("writing");
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+        // A WebSocket that was let through stays open: read what came, then stop.
+        while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, tcp.read(&mut buf)).await {
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    fn upgrade(path: &str, host: &str, origin: &str) -> String {
+        format!(
+            "GET {path} HTTP/1.1\r\nHost: {host}\r\nOrigin: {origin}\r\nUpgrade: websocket\r\n\
+             Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="
+        )
+    }
+
+    #[tokio::test]
+    async fn refusals_are_plain_403s_and_the_page_gets_its_headers() {
+        let (ui, _inputs) = WebUi::start(WebUiConfig::default()).await.expect("start");
+        ui.set_call_info(CallInfo { title: "secret-title".into(), status: "secret-status".into() });
+        let addr = ui.local_addr();
+        let host = addr.to_string();
+        let key = ui.access_key().to_owned();
+
+        let page = raw(addr, &format!("GET /?key={key} HTTP/1.1\r\nHost: {host}")).await;
+        assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+        assert!(page.contains("referrer-policy: no-referrer"), "{page}");
+        assert!(page.contains("frame-ancestors 'none'"), "{page}");
+        assert!(page.contains("<script src=\"/app.js\">"), "{page}");
+
+        let refused = [
+            format!("GET / HTTP/1.1\r\nHost: {host}"),
+            format!("GET /?key={key} HTTP/1.1\r\nHost: evil.example:{}", addr.port()),
+            format!("GET /app.js HTTP/1.1\r\nHost: {host}\r\nOrigin: http://evil.example"),
+            upgrade("/ws", &host, &format!("http://{host}")),
+            upgrade(&format!("/ws?key={key}"), &host, "http://evil.example"),
+        ];
+        for head in &refused {
+            let answer = raw(addr, head).await;
+            assert!(answer.starts_with("HTTP/1.1 403"), "{head}\n->\n{answer}");
+            assert!(answer.contains("content-type: text/plain"), "{answer}");
+            assert!(!answer.contains("secret-"), "call data in a refusal: {answer}");
+        }
+        assert_eq!(ui.handle().connected_pages(), 0);
+
+        let socket = raw(addr, &upgrade(&format!("/ws?key={key}"), &host, &format!("http://{host}"))).await;
+        assert!(socket.starts_with("HTTP/1.1 101"), "{socket}");
+        assert!(socket.contains("secret-title"), "the socket sends the call info: {socket}");
+        ui.shutdown().await.expect("shutdown");
     }
 }

@@ -42,6 +42,12 @@ pub struct Chromium {
 impl Chromium {
     /// Starts Chromium with a `width` x `height` viewport.
     pub async fn launch(width: u32, height: u32) -> Self {
+        Self::launch_with(width, height, &[]).await
+    }
+
+    /// Starts Chromium with a `width` x `height` viewport and `extra` switches (without
+    /// their `--`), e.g. `host-resolver-rules=MAP evil.example 127.0.0.1`.
+    pub async fn launch_with(width: u32, height: u32, extra: &[&str]) -> Self {
         let profile = tempfile::tempdir().expect("creating a Chromium profile folder");
         let config = BrowserConfig::builder()
             .chrome_executable(chromium_path())
@@ -55,6 +61,7 @@ impl Chromium {
             // chromiumoxide already passes --disable-background-networking, --disable-sync
             // and --no-first-run; these keep an offline machine quiet as well.
             .args(["disable-gpu", "disable-component-update", "disable-extensions"])
+            .args(extra.iter().copied())
             .build()
             .expect("configuring Chromium");
         let (browser, mut handler) = Browser::launch(config).await.expect("launching headless Chromium");

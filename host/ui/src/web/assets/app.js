@@ -9,6 +9,9 @@
 // as a whole is scaled to fit the window, so pointer deltas are divided by that scale
 // before they go back as view coordinates.
 //
+// The page's address carries the server's access key (`?key=...`, printed by `switchboard
+// run`); the socket is opened with the same key, as the server refuses it otherwise.
+//
 // Picture-in-picture: a view with a `pip_window` overlay is the compact PIP view. When it
 // is smaller than the window (the live UI asks the layout for a small one), the stage is
 // drawn unscaled as a floating window in the bottom-right corner; its restore control
@@ -27,6 +30,8 @@
   const PIP_MARGIN = 16;
   // The built-in button that enters and leaves picture-in-picture (core's button_id::PIP).
   const PIP_BUTTON = 'pip';
+  // The access key from the page's own address (the server served the page only with it).
+  const KEY = new URLSearchParams(window.location.search).get('key') || '';
 
   const stage = document.getElementById('stage');
   const connection = document.getElementById('connection');
@@ -95,7 +100,7 @@
   // ---- connection -------------------------------------------------------------------
 
   function connect() {
-    ws = new WebSocket(`ws://${location.host}/ws`);
+    ws = new WebSocket(`ws://${window.location.host}/ws?key=${encodeURIComponent(KEY)}`);
     ws.binaryType = 'arraybuffer';
     ws.onopen = () => {
       document.body.dataset.connected = 'true';
